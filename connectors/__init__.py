@@ -1,0 +1,1 @@
+"""Connectors: departments, the OAuth server core, the data broker and notifications."""

@@ -1,0 +1,1 @@
+"""Consent: grants, delegations, access events, decisions, challenges and receipts."""

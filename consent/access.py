@@ -1,0 +1,217 @@
+"""Serving a department what its grant covers, and recording every access, served or refused.
+
+The served values, the fetch count, the access event and its ledger leaf all change in one
+transaction: if the leaf cannot be written, nothing is counted and nothing is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from consent.errors import GrantNotUsable
+from consent.events import ACCESS_REFUSED, ACCESS_SERVED
+from consent.grants import STORY_PREFIX, grant_status, may_serve
+from consent.models import AccessEvent, Grant
+from vault import ledger
+from vault.citizens import citizen_ref, get_citizen
+from vault.errors import InvalidValue, NotFound
+from vault.models import StorySection
+from vault.records import DataPointView, StoryView, current_data_points, current_story
+from vault.services import Vault
+
+MAX_OFFICER = 200
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one fetch returned, and the access event that recorded it."""
+
+    grant: Grant
+    data_points: list[DataPointView]
+    story: list[StoryView]
+    event: AccessEvent
+    leaf: ledger.LeafReceipt
+    withheld: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A fetch that was refused, with its reason and the access event that recorded it."""
+
+    reason: str
+    event: AccessEvent
+    leaf: ledger.LeafReceipt
+
+
+def _check_officer(acting_officer: str, case_reference: str) -> None:
+    if not acting_officer.strip() or len(acting_officer) > MAX_OFFICER:
+        raise InvalidValue("Name the officer asking, in 1 to 200 characters.")
+    if not case_reference.strip() or len(case_reference) > 64:
+        raise InvalidValue("Give the case reference, in 1 to 64 characters.")
+
+
+def _record(
+    session: Session,
+    vault: Vault,
+    grant: Grant,
+    *,
+    acting_officer: str,
+    case_reference: str,
+    points: list[DataPointView],
+    story: list[StoryView],
+    reason: str | None,
+    now: datetime,
+) -> tuple[AccessEvent, ledger.LeafReceipt]:
+    event = AccessEvent(
+        citizen_id=grant.citizen_id,
+        grant_id=grant.id,
+        department_id=grant.department_id,
+        acting_officer=acting_officer.strip(),
+        case_reference=case_reference.strip(),
+        data_points=[{"key": p.key, "version": p.version} for p in points],
+        story=[{"topic": s.topic, "version": s.version} for s in story],
+        result="refused" if reason else "served",
+        reason=reason,
+        at=now,
+    )
+    session.add(event)
+    citizen = get_citizen(session, grant.citizen_id)
+    ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
+    (leaf,) = ledger.append(
+        session,
+        vault,
+        [
+            ledger.LedgerEvent(
+                (ACCESS_REFUSED if reason else ACCESS_SERVED).name,
+                event,
+                now,
+                citizen_ref=ref,
+                details={
+                    "access_id": event.id,
+                    "grant_id": grant.id,
+                    "department_id": grant.department_id,
+                    "data_points": event.data_points,
+                    "story": event.story,
+                },
+            )
+        ],
+    )
+    return event, leaf
+
+
+def fetch_for_department(
+    session: Session,
+    vault: Vault,
+    grant_id: str,
+    department_id: str,
+    *,
+    acting_officer: str,
+    case_reference: str,
+) -> Served | Refused:
+    """Serve exactly what the grant covers right now, and record the access either way.
+
+    A grant that is not this department's is reported as not found (revealing nothing).
+    The caller must commit a ``Refused`` too: the refusal is part of the record.
+    """
+    _check_officer(acting_officer, case_reference)
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.department_id != department_id:
+        raise NotFound("We could not find that permission.")
+    now = vault.clock()
+
+    def refuse(reason: str) -> Refused:
+        event, leaf = _record(
+            session, vault, grant, acting_officer=acting_officer,
+            case_reference=case_reference, points=[], story=[], reason=reason, now=now,
+        )
+        return Refused(reason, event, leaf)
+
+    if case_reference.strip() != grant.case_reference:
+        return refuse("The case reference does not match this permission.")
+    if get_citizen(session, grant.citizen_id).status == "erased":
+        return refuse("The person has deleted their account.")
+    status = grant_status(grant, now)
+    if status != "active" or grant.fetch_count >= grant.max_fetches:
+        return refuse(may_serve(grant, "", now).reason)
+
+    allowed_keys = [k for k in grant.data_points if may_serve(grant, k, now).allowed]
+    sensitivities = dict(
+        session.execute(
+            select(StorySection.topic, StorySection.sensitivity).where(
+                StorySection.citizen_id == grant.citizen_id,  # type: ignore[arg-type]
+                StorySection.status == "current",  # type: ignore[arg-type]
+            )
+        ).all()
+    )
+    allowed_topics = [
+        t for t in grant.story_topics
+        if t in sensitivities
+        and may_serve(grant, STORY_PREFIX + t, now, sensitivity=sensitivities[t]).allowed
+    ]
+    withheld = [STORY_PREFIX + t for t in grant.story_topics if t not in allowed_topics]
+
+    # Count the fetch only if it is still under the limit, even with other workers racing.
+    counted = session.execute(
+        update(Grant)
+        .where(Grant.id == grant.id, Grant.fetch_count < Grant.max_fetches)  # type: ignore[arg-type]
+        .values(fetch_count=Grant.fetch_count + 1)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(grant)
+        return refuse("This permission has been used as many times as agreed.")
+    session.refresh(grant)
+    points = current_data_points(session, vault, grant.citizen_id, allowed_keys)
+    story = current_story(session, vault, grant.citizen_id, allowed_topics)
+    event, leaf = _record(
+        session, vault, grant, acting_officer=acting_officer, case_reference=case_reference,
+        points=points, story=story, reason=None, now=now,
+    )
+    return Served(grant, points, story, event, leaf, withheld)
+
+
+def served_versions(session: Session, grant_id: str) -> set[tuple[str, int]]:
+    """Every (key, version) ever served under a grant: what a decision may cite."""
+    rows = session.execute(
+        select(AccessEvent.data_points).where(
+            AccessEvent.grant_id == grant_id, AccessEvent.result == "served"  # type: ignore[arg-type]
+        )
+    ).scalars()
+    return {(item["key"], int(item["version"])) for batch in rows for item in batch}
+
+
+def access_events_for_citizen(
+    session: Session,
+    citizen_id: str,
+    *,
+    department_id: str | None = None,
+    limit: int = 50,
+    before: tuple[datetime, str] | None = None,
+) -> list[AccessEvent]:
+    """A citizen's access events, newest first, a page at a time (keyset paging)."""
+    statement = select(AccessEvent).where(AccessEvent.citizen_id == citizen_id)  # type: ignore[arg-type]
+    if department_id is not None:
+        statement = statement.where(AccessEvent.department_id == department_id)  # type: ignore[arg-type]
+    if before is not None:
+        at, event_id = before
+        statement = statement.where(
+            (AccessEvent.at < at) | ((AccessEvent.at == at) & (AccessEvent.id < event_id))  # type: ignore[arg-type,operator]
+        )
+    statement = statement.order_by(AccessEvent.at.desc(), AccessEvent.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    return list(session.execute(statement).scalars())
+
+
+def require_usable(grant: Grant, now: datetime) -> None:
+    """Raise GrantNotUsable with the reason if the grant cannot serve anything now."""
+    decision = may_serve(grant, "", now)
+    if not decision.allowed and grant_status(grant, now) != "active":
+        raise GrantNotUsable(decision.reason)
+
+
+def describe(value: Any) -> str:
+    """A short safe description of a served item for logs: never the value itself."""
+    return type(value).__name__

@@ -1,0 +1,289 @@
+"""Grants (consents): give, stop, expire, and the one rule for what a department may receive."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from consent.actors import Actor, authorise
+from consent.errors import NotAllowed
+from consent.events import GRANT_EXPIRED, GRANT_GIVEN, GRANT_REVOKED
+from consent.models import Grant
+from vault import catalogue, ledger
+from vault.citizens import citizen_ref, get_citizen
+from vault.errors import InvalidValue, NotFound
+from vault.services import Vault
+
+CASE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{0,63}$")
+CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_DURATION_DAYS = 366
+MAX_DATA_LIFE_DAYS = 3650
+MAX_FETCHES = 10_000
+STORY_PREFIX = "story:"
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    """What a department asks for, and the person agrees to."""
+
+    department_id: str
+    purpose_code: str
+    purpose_text: str
+    data_points: Sequence[str]
+    case_reference: str
+    duration_days: int
+    data_life_days: int
+    max_fetches: int
+    story_topics: Sequence[str] = ()
+    # "Ask me each time" topics the person said a second, explicit yes to.
+    explicit_topics: Sequence[str] = ()
+    starts_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServeDecision:
+    """The answer of ``may_serve``: yes, or no with a reason in plain words."""
+
+    allowed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class GivenGrant:
+    """A grant just given, with where it landed in the ledger."""
+
+    grant: Grant
+    leaf: ledger.LeafReceipt
+
+
+def _positive(name: str, value: int, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidValue(f"{name} must be a whole number from 1 to {most}.")
+    return value
+
+
+def validate_request(request: GrantRequest) -> GrantRequest:
+    """Check every field of a grant request; raise InvalidValue naming the first problem."""
+    if not request.department_id or len(request.department_id) > 64:
+        raise InvalidValue("The grant must name a department.")
+    if not CODE.match(request.purpose_code):
+        raise InvalidValue("The purpose code must be short lower-case letters, digits or _.")
+    if not request.purpose_text.strip() or len(request.purpose_text) > 500:
+        raise InvalidValue("The purpose must be explained in 1 to 500 characters.")
+    if not CASE_REFERENCE.match(request.case_reference):
+        raise InvalidValue("The case reference must be 1 to 64 letters, digits, or - _ / .")
+    keys = list(dict.fromkeys(request.data_points))
+    for key in keys:
+        catalogue.entry(key)
+    topics = [catalogue.validate_topic(t) for t in dict.fromkeys(request.story_topics)]
+    explicit = list(dict.fromkeys(request.explicit_topics))
+    if not set(explicit) <= set(topics):
+        raise InvalidValue("A topic can only be shared once if it is part of the request.")
+    if not keys and not topics:
+        raise InvalidValue("A grant must share at least one thing.")
+    _positive("Duration in days", request.duration_days, MAX_DURATION_DAYS)
+    _positive("Data life in days", request.data_life_days, MAX_DATA_LIFE_DAYS)
+    _positive("The fetch limit", request.max_fetches, MAX_FETCHES)
+    return GrantRequest(
+        department_id=request.department_id,
+        purpose_code=request.purpose_code,
+        purpose_text=request.purpose_text.strip(),
+        data_points=keys,
+        case_reference=request.case_reference,
+        duration_days=request.duration_days,
+        data_life_days=request.data_life_days,
+        max_fetches=request.max_fetches,
+        story_topics=topics,
+        explicit_topics=explicit,
+        starts_at=request.starts_at,
+    )
+
+
+def give_grant(session: Session, vault: Vault, actor: Actor, request: GrantRequest) -> GivenGrant:
+    """Record the person's yes (or their helper's, with permission) and log it."""
+    request = validate_request(request)
+    now = vault.clock()
+    delegation_id = authorise(session, actor, "answer_requests", now)
+    citizen = get_citizen(session, actor.citizen_id)
+    starts = request.starts_at or now
+    grant = Grant(
+        citizen_id=actor.citizen_id,
+        department_id=request.department_id,
+        purpose_code=request.purpose_code,
+        purpose_text=request.purpose_text,
+        data_points=list(request.data_points),
+        story_topics=list(request.story_topics),
+        explicit_topics=list(request.explicit_topics),
+        case_reference=request.case_reference,
+        starts_at=starts,
+        ends_at=starts + timedelta(days=request.duration_days),
+        data_life_days=request.data_life_days,
+        max_fetches=request.max_fetches,
+        given_by=actor.label,
+        delegation_id=delegation_id,
+        created_at=now,
+    )
+    session.add(grant)
+    (leaf,) = ledger.append(
+        session,
+        vault,
+        [
+            ledger.LedgerEvent(
+                GRANT_GIVEN.name,
+                grant,
+                now,
+                citizen_ref=citizen_ref(vault, citizen),
+                details={
+                    "grant_id": grant.id,
+                    "department_id": grant.department_id,
+                    "purpose": grant.purpose_code,
+                    "data_points": grant.data_points,
+                    "story_topics": grant.story_topics,
+                    "by": actor.kind,
+                },
+            )
+        ],
+    )
+    return GivenGrant(grant, leaf)
+
+
+def get_grant(session: Session, grant_id: str) -> Grant:
+    """Fetch a grant by id, or raise NotFound."""
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise NotFound("We could not find that permission.")
+    return grant
+
+
+def revoke_grant(
+    session: Session, vault: Vault, actor: Actor, grant_id: str
+) -> ledger.LeafReceipt | None:
+    """Stop sharing: the citizen (or a helper allowed to answer requests) ends a grant."""
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.citizen_id != actor.citizen_id:
+        raise NotFound("We could not find that permission.")
+    authorise(session, actor, "answer_requests", vault.clock())
+    if grant.revoked_at is not None:
+        return None
+    citizen = get_citizen(session, grant.citizen_id)
+    return revoke_grant_row(session, vault, grant, actor.label, citizen_ref(vault, citizen))
+
+
+def revoke_grant_row(
+    session: Session, vault: Vault, grant: Grant, by: str, ref: str
+) -> ledger.LeafReceipt:
+    """Mark one grant stopped and log it (callers have already checked permission)."""
+    now = vault.clock()
+    grant.revoked_at = now
+    grant.revoked_by = by
+    session.add(grant)
+    (leaf,) = ledger.append(
+        session,
+        vault,
+        [
+            ledger.LedgerEvent(
+                GRANT_REVOKED.name,
+                grant,
+                now,
+                citizen_ref=ref,
+                details={"grant_id": grant.id, "department_id": grant.department_id},
+            )
+        ],
+    )
+    return leaf
+
+
+def expire_due_grants(session: Session, vault: Vault) -> int:
+    """Mark every grant past its end as expired, with a ledger entry each; return how many."""
+    now = vault.clock()
+    due = session.execute(
+        select(Grant).where(
+            Grant.ends_at <= now,  # type: ignore[arg-type]
+            Grant.expired_at.is_(None),  # type: ignore[union-attr]
+            Grant.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).scalars().all()
+    events = []
+    for grant in due:
+        grant.expired_at = now
+        session.add(grant)
+        citizen = get_citizen(session, grant.citizen_id)
+        if citizen.status == "erased":
+            ref = None
+        else:
+            ref = citizen_ref(vault, citizen)
+        events.append(
+            ledger.LedgerEvent(
+                GRANT_EXPIRED.name, grant, now, citizen_ref=ref, details={"grant_id": grant.id}
+            )
+        )
+    ledger.append(session, vault, events)
+    return len(due)
+
+
+def grant_status(grant: Grant, now: datetime) -> str:
+    """``revoked``, ``expired``, ``not_started`` or ``active``, worked out from the clock."""
+    if grant.revoked_at is not None:
+        return "revoked"
+    if grant.expired_at is not None or now >= grant.ends_at:
+        return "expired"
+    if now < grant.starts_at:
+        return "not_started"
+    return "active"
+
+
+def may_serve(
+    grant: Grant, item: str, now: datetime, *, sensitivity: str | None = None
+) -> ServeDecision:
+    """Decide whether the grant's department may receive one item now.
+
+    ``item`` is a data point key (``contact.address``) or a story topic (``story:housing``);
+    for a story topic pass the current section's ``sensitivity``. This is the only place
+    that rule lives: every path that serves data asks it.
+    """
+    status = grant_status(grant, now)
+    if status == "revoked":
+        return ServeDecision(False, "The person stopped this permission.")
+    if status == "expired":
+        return ServeDecision(False, "This permission has ended.")
+    if status == "not_started":
+        return ServeDecision(False, "This permission has not started yet.")
+    if grant.fetch_count >= grant.max_fetches:
+        return ServeDecision(False, "This permission has been used as many times as agreed.")
+    if item.startswith(STORY_PREFIX):
+        topic = item.removeprefix(STORY_PREFIX)
+        if topic not in grant.story_topics:
+            return ServeDecision(False, "This part of the story is not covered.")
+        if sensitivity == "ask_me_each_time":
+            # Never under a standing grant: only with the person's explicit yes for this
+            # request, and only on its first use.
+            if topic not in grant.explicit_topics or grant.fetch_count > 0:
+                return ServeDecision(False, "The person wants to be asked each time.")
+        elif sensitivity != "normal":
+            return ServeDecision(False, "This part of the story is not covered.")
+        return ServeDecision(True)
+    if item not in grant.data_points:
+        return ServeDecision(False, "This information is not covered.")
+    return ServeDecision(True)
+
+
+def grants_for_citizen(session: Session, citizen_id: str) -> list[Grant]:
+    """Every grant a citizen has given, newest first."""
+    return list(
+        session.execute(
+            select(Grant)
+            .where(Grant.citizen_id == citizen_id)  # type: ignore[arg-type]
+            .order_by(Grant.created_at.desc())  # type: ignore[attr-defined]
+        ).scalars()
+    )
+
+
+def require_department(grant: Grant, department_id: str) -> None:
+    """Refuse (as not found, revealing nothing) if the grant is not this department's."""
+    if grant.department_id != department_id:
+        raise NotAllowed("We could not find that permission.")

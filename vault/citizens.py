@@ -1,0 +1,80 @@
+"""Citizens: creating a vault, opening its data key, and naming the citizen in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from sqlmodel import Session
+
+from vault import envelope, ledger
+from vault.errors import CitizenErased, NotFound
+from vault.events import CITIZEN_CREATED
+from vault.models import Citizen
+from vault.services import Vault
+
+_LEDGER_KEY_KIND = "ledger_key"
+
+
+def key_context(kind: str, owner_id: str) -> bytes:
+    """The context a wrapped data key is bound to, so it cannot be moved to another owner."""
+    return f"tellonce:{kind}:{owner_id}".encode()
+
+
+def create_citizen(session: Session, vault: Vault) -> Citizen:
+    """Make a new, empty vault with its own data key and ledger key."""
+    citizen = Citizen(created_at=vault.clock())
+    data_key = envelope.new_data_key()
+    citizen.wrapped_key = vault.keys.wrap(data_key, key_context("citizen", citizen.id))
+    citizen.kek_version = vault.keys.version_of(citizen.wrapped_key)
+    citizen.ledger_key_sealed = envelope.seal(
+        data_key,
+        os.urandom(32),
+        envelope.associated_data(citizen.id, _LEDGER_KEY_KIND, citizen.id, 1),
+    )
+    session.add(citizen)
+    ledger.append(
+        session,
+        vault,
+        [
+            ledger.LedgerEvent(
+                CITIZEN_CREATED.name,
+                citizen,
+                citizen.created_at,
+                citizen_ref=_ref(citizen, data_key),
+            )
+        ],
+    )
+    return citizen
+
+
+def get_citizen(session: Session, citizen_id: str) -> Citizen:
+    """Fetch a citizen by id, or raise NotFound."""
+    citizen = session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound("We could not find that person.")
+    return citizen
+
+
+def data_key(vault: Vault, citizen: Citizen) -> bytes:
+    """Unwrap a citizen's data key; raises CitizenErased once it has been destroyed."""
+    if citizen.wrapped_key is None:
+        raise CitizenErased("This account has been deleted, so its information is gone.")
+    return vault.keys.unwrap(citizen.wrapped_key, key_context("citizen", citizen.id))
+
+
+def _ref(citizen: Citizen, key: bytes) -> str:
+    if citizen.ledger_key_sealed is None:
+        raise CitizenErased("This account has been deleted, so its information is gone.")
+    ledger_key = envelope.open_sealed(
+        key,
+        citizen.ledger_key_sealed,
+        envelope.associated_data(citizen.id, _LEDGER_KEY_KIND, citizen.id, 1),
+    )
+    return hmac.new(ledger_key, citizen.id.encode(), hashlib.sha256).hexdigest()
+
+
+def citizen_ref(vault: Vault, citizen: Citizen) -> str:
+    """How the ledger names this citizen: an HMAC under their own key, unlinkable once erased."""
+    return _ref(citizen, data_key(vault, citizen))

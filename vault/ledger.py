@@ -1,0 +1,261 @@
+"""The tamper-evident log: append leaves inside the caller's transaction, sign checkpoints,
+and serve RFC 9162 inclusion and consistency proofs.
+
+Appends are sequenced in the transaction: the writer locks the single ``ledger_head`` row
+(``BEGIN IMMEDIATE`` already makes SQLite writers take turns; PostgreSQL uses ``FOR UPDATE``),
+takes the next indexes, stores the leaves and the newly completed subtree hashes, and moves
+the head. If any of that fails, the caller's change rolls back with it (fail closed).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel
+
+from vault import merkle, note
+from vault.errors import InvalidValue, LedgerError
+from vault.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
+from vault.rows import canonical_json, event_kind, row_digest
+from vault.services import Vault
+
+LEAF_FORMAT = 1
+MAX_ENTRIES_PAGE = 1000
+_RESERVED = frozenset({"v", "kind", "at", "ref", "row_sha256", "citizen"})
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """Something to record: its kind, the row it describes, and ids/keys/versions (no values)."""
+
+    kind: str
+    row: SQLModel
+    at: datetime
+    citizen_ref: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LeafReceipt:
+    """Where an event landed in the log."""
+
+    index: int
+    leaf_hash: bytes
+    leaf: bytes
+
+    @property
+    def leaf_hash_b64(self) -> str:
+        return base64.b64encode(self.leaf_hash).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed tree head."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    created_at: datetime
+
+
+def leaf_bytes(event: LedgerEvent) -> bytes:
+    """The canonical JSON leaf for an event, exactly as hashed."""
+    kind = event_kind(event.kind)
+    clash = _RESERVED.intersection(event.details)
+    if clash:
+        raise LedgerError(f"Ledger details may not use the reserved names {sorted(clash)}.")
+    row_id = getattr(event.row, "id", None)
+    if row_id is None:
+        raise LedgerError("A ledger event must describe a row that has an id.")
+    body: dict[str, Any] = {
+        **event.details,
+        "v": LEAF_FORMAT,
+        "kind": kind.name,
+        "at": event.at.isoformat(),
+        "ref": {"table": kind.table, "id": str(row_id)},
+        "row_sha256": row_digest(kind, event.row),
+    }
+    if event.citizen_ref is not None:
+        body["citizen"] = event.citizen_ref
+    return canonical_json(body)
+
+
+def _split_frontier(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+
+
+def _lock_head(session: Session) -> LedgerHead:
+    statement = select(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.with_for_update()
+    head = session.execute(statement).scalar_one_or_none()
+    if head is None:
+        raise LedgerError("The ledger has not been set up. Run `tellonce db upgrade`.")
+    return head
+
+
+def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> list[LeafReceipt]:
+    """Append events as leaves inside the session's transaction; return where each landed."""
+    if not events:
+        return []
+    try:
+        session.flush()  # the described rows must exist in this transaction first
+        head = _lock_head(session)
+        builder = merkle.TreeBuilder.from_frontier(head.size, _split_frontier(head.frontier))
+        entries: list[dict[str, Any]] = []
+        nodes: list[dict[str, Any]] = []
+        receipts: list[LeafReceipt] = []
+        for event in events:
+            leaf = leaf_bytes(event)
+            index = builder.size
+            hashed = merkle.leaf_hash(leaf)
+            for level, node_index, node in builder.append(hashed):
+                if level > 0:
+                    nodes.append({"level": level, "idx": node_index, "hash": node})
+            kind = event_kind(event.kind)
+            entries.append(
+                {
+                    "idx": index,
+                    "leaf": leaf,
+                    "leaf_hash": hashed,
+                    "kind": kind.name,
+                    "row_table": kind.table,
+                    "row_id": str(event.row.id),  # type: ignore[attr-defined]
+                }
+            )
+            receipts.append(LeafReceipt(index, hashed, leaf))
+        session.execute(insert(LedgerEntry), entries)
+        if nodes:
+            session.execute(insert(LedgerNode), nodes)
+        now = vault.clock()
+        new_head = {"size": builder.size, "frontier": b"".join(builder.frontier)}
+        due = head.checkpointed_at is None or now - head.checkpointed_at >= vault.checkpoint_interval
+        if due:
+            new_head["checkpointed_at"] = now
+        session.execute(
+            update(LedgerHead).where(LedgerHead.id == 1).values(**new_head)  # type: ignore[arg-type]
+        )
+        if due:
+            _store_checkpoint(session, vault, builder.size, builder.root(), now)
+    except SQLAlchemyError as exc:
+        raise LedgerError("The ledger could not be written, so the change was not made.") from exc
+    return receipts
+
+
+def _store_checkpoint(
+    session: Session, vault: Vault, size: int, root: bytes, now: datetime
+) -> Checkpoint:
+    body = note.checkpoint_body(vault.ledger_origin, size, root)
+    signed = note.sign_note(body, vault.ledger_origin, vault.checkpoint_key)
+    existing = session.get(LedgerCheckpoint, size)
+    if existing is not None:
+        return Checkpoint(existing.size, existing.root_hash, existing.note, existing.created_at)
+    session.add(LedgerCheckpoint(size=size, root_hash=root, note=signed, created_at=now))
+    return Checkpoint(size, root, signed, now)
+
+
+def head_size(session: Session) -> int:
+    """How many leaves the log holds."""
+    size = session.execute(select(LedgerHead.size).where(LedgerHead.id == 1)).scalar()  # type: ignore[arg-type]
+    return int(size or 0)
+
+
+def make_checkpoint(session: Session, vault: Vault) -> Checkpoint | None:
+    """Sign a checkpoint for the log as it is now (None while the log is empty)."""
+    head = _lock_head(session)
+    if head.size == 0:
+        return None
+    builder = merkle.TreeBuilder.from_frontier(head.size, _split_frontier(head.frontier))
+    now = vault.clock()
+    head.checkpointed_at = now
+    session.add(head)
+    return _store_checkpoint(session, vault, head.size, builder.root(), now)
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    """The newest stored checkpoint, if any."""
+    row = session.execute(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return Checkpoint(row.size, row.root_hash, row.note, row.created_at)
+
+
+def verifier_key(vault: Vault) -> str:
+    """The public note verifier key for checkpoints: name+keyhash+base64(0x01||pubkey)."""
+    return note.verifier_key(vault.ledger_origin, vault.checkpoint_key.public_key())
+
+
+def _fetch_nodes(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    found: dict[tuple[int, int], bytes] = {}
+    leaves = sorted(i for level, i in wanted if level == 0)
+    inner = sorted((level, i) for level, i in wanted if level > 0)
+    if leaves:
+        rows = session.execute(
+            select(LedgerEntry.idx, LedgerEntry.leaf_hash).where(LedgerEntry.idx.in_(leaves))  # type: ignore[attr-defined]
+        )
+        found.update(((0, int(i)), bytes(h)) for i, h in rows)
+    if inner:
+        rows = session.execute(
+            select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(
+                tuple_(LedgerNode.level, LedgerNode.idx).in_(inner)
+            )
+        )
+        found.update(((int(level), int(i)), bytes(h)) for level, i, h in rows)
+    missing = wanted - found.keys()
+    if missing:
+        raise LedgerError("The ledger is missing stored hashes; run `tellonce ledger verify`.")
+    return found
+
+
+def _resolve(session: Session, plan: list[list[tuple[int, int]]]) -> list[bytes]:
+    nodes = _fetch_nodes(session, {address for element in plan for address in element})
+    return [merkle.combine_range([nodes[address] for address in element]) for element in plan]
+
+
+def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
+    """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``tree_size`` leaves."""
+    size = head_size(session)
+    if not 0 < tree_size <= size:
+        raise InvalidValue(f"Tree size must be between 1 and {size}.")
+    if not 0 <= index < tree_size:
+        raise InvalidValue(f"Index must be between 0 and {tree_size - 1}.")
+    return _resolve(session, merkle.inclusion_proof_plan(index, tree_size))
+
+
+def consistency_proof(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 9162 consistency proof between two tree sizes."""
+    size = head_size(session)
+    if not 0 < new_size <= size:
+        raise InvalidValue(f"The newer tree size must be between 1 and {size}.")
+    if not 0 < old_size <= new_size:
+        raise InvalidValue(f"The older tree size must be between 1 and {new_size}.")
+    return _resolve(session, merkle.consistency_proof_plan(old_size, new_size))
+
+
+def root_at(session: Session, tree_size: int) -> bytes:
+    """The root hash of the first ``tree_size`` leaves, from stored subtree hashes."""
+    if tree_size == 0:
+        return merkle.EMPTY_ROOT
+    return _resolve(session, [merkle.range_nodes(0, tree_size)])[0]
+
+
+def entries(session: Session, start: int, end: int) -> list[tuple[int, bytes]]:
+    """Leaves ``start`` to ``end - 1`` (at most MAX_ENTRIES_PAGE of them), as stored."""
+    size = head_size(session)
+    if start < 0 or end <= start or start >= size:
+        raise InvalidValue(f"Ask for entries between 0 and {size} with start below end.")
+    end = min(end, size, start + MAX_ENTRIES_PAGE)
+    rows = session.execute(
+        select(LedgerEntry.idx, LedgerEntry.leaf)
+        .where(LedgerEntry.idx >= start, LedgerEntry.idx < end)  # type: ignore[operator]
+        .order_by(LedgerEntry.idx)  # type: ignore[arg-type]
+    )
+    return [(int(i), bytes(leaf)) for i, leaf in rows]

@@ -1,0 +1,99 @@
+"""Export everything the vault holds about a person, and erase them by crypto-shredding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from vault import catalogue, ledger
+from vault.citizens import citizen_ref, get_citizen
+from vault.errors import CitizenErased
+from vault.events import CITIZEN_ERASED
+from vault.models import Account, DataPoint, StorySection
+from vault.records import data_point_history, story_history
+from vault.services import Vault
+
+
+def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str, Any]:
+    """Everything the vault holds about a citizen, as JSON-ready data with plain labels."""
+    citizen = get_citizen(session, citizen_id)
+    if citizen.status == "erased":
+        raise CitizenErased("This account has been deleted, so its information is gone.")
+    keys = session.execute(
+        select(DataPoint.key).where(DataPoint.citizen_id == citizen_id).distinct()  # type: ignore[arg-type]
+    ).scalars()
+    order = list(catalogue.CATALOGUE)
+    information = []
+    for key in sorted(keys, key=order.index):
+        entry = catalogue.entry(key)
+        information.append(
+            {
+                "key": key,
+                "label": entry.label,
+                "explanation": entry.explanation,
+                "versions": [
+                    {
+                        "version": v.version,
+                        "value": v.value,
+                        "status": v.status,
+                        "where_it_came_from": v.source,
+                        "recorded_by": v.recorded_by,
+                        "recorded_at": v.recorded_at.isoformat(),
+                    }
+                    for v in data_point_history(session, vault, citizen_id, key)
+                ],
+            }
+        )
+    topics = session.execute(
+        select(StorySection.topic).where(StorySection.citizen_id == citizen_id).distinct()  # type: ignore[arg-type]
+    ).scalars()
+    topic_order = list(catalogue.STORY_TOPICS)
+    story = []
+    for topic in sorted(topics, key=topic_order.index):
+        story.append(
+            {
+                "topic": topic,
+                "label": catalogue.STORY_TOPICS[topic][0],
+                "versions": [
+                    {
+                        "version": s.version,
+                        "text": s.text,
+                        "sensitivity": s.sensitivity,
+                        "status": s.status,
+                        "recorded_by": s.recorded_by,
+                        "recorded_at": s.recorded_at.isoformat(),
+                    }
+                    for s in story_history(session, vault, citizen_id, topic)
+                ],
+            }
+        )
+    return {
+        "about": "Everything Tell Once holds about you.",
+        "your_id": citizen.id,
+        "account_opened": citizen.created_at.isoformat(),
+        "your_ledger_name": citizen_ref(vault, citizen),
+        "your_information": information,
+        "your_story": story,
+    }
+
+
+def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
+    """Destroy a citizen's data key so nothing of theirs can ever be read again."""
+    citizen = get_citizen(session, citizen_id)
+    if citizen.status == "erased":
+        return
+    ref = citizen_ref(vault, citizen)  # the last time this link can be made
+    citizen.wrapped_key = None
+    citizen.ledger_key_sealed = None
+    citizen.kek_version = None
+    citizen.status = "erased"
+    citizen.erased_at = vault.clock()
+    session.add(citizen)
+    session.execute(delete(Account).where(Account.citizen_id == citizen_id))  # type: ignore[arg-type]
+    ledger.append(
+        session,
+        vault,
+        [ledger.LedgerEvent(CITIZEN_ERASED.name, citizen, citizen.erased_at, citizen_ref=ref)],
+    )

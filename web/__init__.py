@@ -1,0 +1,45 @@
+"""The Flask app: the only layer that knows about HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+import consent.events  # noqa: F401  (declare the consent ledger event kinds)
+import vault.events  # noqa: F401  (declare the vault ledger event kinds)
+from vault.db import make_engine
+from vault.keys import LocalKeyFileProvider
+from vault.services import Vault
+from web.config import from_environment
+from web.state import Services
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, overridden by ``config`` (tests pass theirs)."""
+    app = Flask(__name__)
+    app.config.from_mapping(from_environment())
+    app.config.update(config or {})
+
+    keys = app.config.get("KEY_PROVIDER") or LocalKeyFileProvider(app.config["KEY_FILE"])
+    vault_services = Vault(
+        keys=keys,
+        ledger_origin=app.config["LEDGER_ORIGIN"],
+        **({"clock": app.config["CLOCK"]} if app.config.get("CLOCK") else {}),
+    )
+    engine = app.config.get("ENGINE") or make_engine(
+        app.config["DATABASE_URL"], synchronous=app.config["SQLITE_SYNCHRONOUS"]
+    )
+    app.extensions["tellonce"] = Services(engine=engine, vault=vault_services)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = keys.derive_secret("flask-session-key").hex()
+
+    from web.errors import register_error_handlers
+    from web.health import bp as health_bp
+    from web.ledger_api import bp as ledger_bp
+
+    register_error_handlers(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(ledger_bp, url_prefix="/ledger")
+    return app
