@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from consent.errors import GrantNotUsable
 from consent.events import ACCESS_REFUSED, ACCESS_SERVED
@@ -126,8 +126,15 @@ def fetch_for_department(
 
     def refuse(reason: str) -> Refused:
         event, leaf = _record(
-            session, vault, grant, acting_officer=acting_officer,
-            case_reference=case_reference, points=[], story=[], reason=reason, now=now,
+            session,
+            vault,
+            grant,
+            acting_officer=acting_officer,
+            case_reference=case_reference,
+            points=[],
+            story=[],
+            reason=reason,
+            now=now,
         )
         return Refused(reason, event, leaf)
 
@@ -142,14 +149,15 @@ def fetch_for_department(
     allowed_keys = [k for k in grant.data_points if may_serve(grant, k, now).allowed]
     sensitivities = dict(
         session.execute(
-            select(StorySection.topic, StorySection.sensitivity).where(
-                StorySection.citizen_id == grant.citizen_id,  # type: ignore[arg-type]
-                StorySection.status == "current",  # type: ignore[arg-type]
+            select(col(StorySection.topic), col(StorySection.sensitivity)).where(
+                col(StorySection.citizen_id) == grant.citizen_id,
+                col(StorySection.status) == "current",
             )
         ).all()
     )
     allowed_topics = [
-        t for t in grant.story_topics
+        t
+        for t in grant.story_topics
         if t in sensitivities
         and may_serve(grant, STORY_PREFIX + t, now, sensitivity=sensitivities[t]).allowed
     ]
@@ -158,18 +166,25 @@ def fetch_for_department(
     # Count the fetch only if it is still under the limit, even with other workers racing.
     counted = session.execute(
         update(Grant)
-        .where(Grant.id == grant.id, Grant.fetch_count < Grant.max_fetches)  # type: ignore[arg-type]
-        .values(fetch_count=Grant.fetch_count + 1)
+        .where(col(Grant.id) == grant.id, col(Grant.fetch_count) < col(Grant.max_fetches))
+        .values(fetch_count=col(Grant.fetch_count) + 1)
     )
-    if counted.rowcount != 1:  # type: ignore[attr-defined]
+    if getattr(counted, "rowcount", 0) != 1:
         session.refresh(grant)
         return refuse("This permission has been used as many times as agreed.")
     session.refresh(grant)
     points = current_data_points(session, vault, grant.citizen_id, allowed_keys)
     story = current_story(session, vault, grant.citizen_id, allowed_topics)
     event, leaf = _record(
-        session, vault, grant, acting_officer=acting_officer, case_reference=case_reference,
-        points=points, story=story, reason=None, now=now,
+        session,
+        vault,
+        grant,
+        acting_officer=acting_officer,
+        case_reference=case_reference,
+        points=points,
+        story=story,
+        reason=None,
+        now=now,
     )
     return Served(grant, points, story, event, leaf, withheld)
 
@@ -177,8 +192,8 @@ def fetch_for_department(
 def served_versions(session: Session, grant_id: str) -> set[tuple[str, int]]:
     """Every (key, version) ever served under a grant: what a decision may cite."""
     rows = session.execute(
-        select(AccessEvent.data_points).where(
-            AccessEvent.grant_id == grant_id, AccessEvent.result == "served"  # type: ignore[arg-type]
+        select(col(AccessEvent.data_points)).where(
+            col(AccessEvent.grant_id) == grant_id, col(AccessEvent.result) == "served"
         )
     ).scalars()
     return {(item["key"], int(item["version"])) for batch in rows for item in batch}
@@ -193,15 +208,18 @@ def access_events_for_citizen(
     before: tuple[datetime, str] | None = None,
 ) -> list[AccessEvent]:
     """A citizen's access events, newest first, a page at a time (keyset paging)."""
-    statement = select(AccessEvent).where(AccessEvent.citizen_id == citizen_id)  # type: ignore[arg-type]
+    statement = select(AccessEvent).where(col(AccessEvent.citizen_id) == citizen_id)
     if department_id is not None:
-        statement = statement.where(AccessEvent.department_id == department_id)  # type: ignore[arg-type]
+        statement = statement.where(col(AccessEvent.department_id) == department_id)
     if before is not None:
         at, event_id = before
         statement = statement.where(
-            (AccessEvent.at < at) | ((AccessEvent.at == at) & (AccessEvent.id < event_id))  # type: ignore[arg-type,operator]
+            (col(AccessEvent.at) < at)
+            | ((col(AccessEvent.at) == at) & (col(AccessEvent.id) < event_id))
         )
-    statement = statement.order_by(AccessEvent.at.desc(), AccessEvent.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    statement = statement.order_by(col(AccessEvent.at).desc(), col(AccessEvent.id).desc()).limit(
+        limit
+    )
     return list(session.execute(statement).scalars())
 
 

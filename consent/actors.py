@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from consent.errors import NotAllowed
 from consent.models import Delegation
@@ -51,9 +51,9 @@ def active_delegation(
     """The worker's current, unrevoked, unexpired delegation from this citizen, if any."""
     rows = session.execute(
         select(Delegation).where(
-            Delegation.citizen_id == citizen_id,  # type: ignore[arg-type]
-            Delegation.worker_account_id == worker_account_id,  # type: ignore[arg-type]
-            Delegation.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(Delegation.citizen_id) == citizen_id,
+            col(Delegation.worker_account_id) == worker_account_id,
+            col(Delegation.revoked_at).is_(None),
         )
     ).scalars()
     live = [d for d in rows if d.ends_at > now]

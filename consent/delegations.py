@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from consent import grants
 from consent.actors import SCOPES, Actor
@@ -111,8 +111,8 @@ def revoke_delegation(session: Session, vault: Vault, actor: Actor, delegation_i
     )
     given_under = session.execute(
         select(Grant).where(
-            Grant.delegation_id == delegation.id,  # type: ignore[arg-type]
-            Grant.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(Grant.delegation_id) == delegation.id,
+            col(Grant.revoked_at).is_(None),
         )
     ).scalars()
     for grant in given_under:
@@ -149,18 +149,20 @@ def delegations_for_citizen(session: Session, citizen_id: str) -> list[Delegatio
     return list(
         session.execute(
             select(Delegation)
-            .where(Delegation.citizen_id == citizen_id)  # type: ignore[arg-type]
-            .order_by(Delegation.created_at.desc())  # type: ignore[attr-defined]
+            .where(col(Delegation.citizen_id) == citizen_id)
+            .order_by(col(Delegation.created_at).desc())
         ).scalars()
     )
 
 
-def delegations_for_worker(session: Session, worker_account_id: str, now: datetime) -> list[Delegation]:
+def delegations_for_worker(
+    session: Session, worker_account_id: str, now: datetime
+) -> list[Delegation]:
     """The live delegations a worker holds: the people they may help now."""
     rows = session.execute(
         select(Delegation).where(
-            Delegation.worker_account_id == worker_account_id,  # type: ignore[arg-type]
-            Delegation.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(Delegation.worker_account_id) == worker_account_id,
+            col(Delegation.revoked_at).is_(None),
         )
     ).scalars()
     return [d for d in rows if d.ends_at > now]

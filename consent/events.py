@@ -6,9 +6,24 @@ from vault.rows import register_event_kind
 GRANT_GIVEN = register_event_kind(
     "grant.given",
     Grant,
-    ("id", "citizen_id", "department_id", "purpose_code", "purpose_text", "data_points",
-     "story_topics", "explicit_topics", "case_reference", "starts_at", "ends_at",
-     "data_life_days", "max_fetches", "given_by", "delegation_id", "created_at"),
+    (
+        "id",
+        "citizen_id",
+        "department_id",
+        "purpose_code",
+        "purpose_text",
+        "data_points",
+        "story_topics",
+        "explicit_topics",
+        "case_reference",
+        "starts_at",
+        "ends_at",
+        "data_life_days",
+        "max_fetches",
+        "given_by",
+        "delegation_id",
+        "created_at",
+    ),
     creates_rows=True,
 )
 GRANT_REVOKED = register_event_kind("grant.revoked", Grant, ("id", "revoked_at", "revoked_by"))
@@ -22,8 +37,19 @@ DELEGATION_GIVEN = register_event_kind(
 DELEGATION_REVOKED = register_event_kind(
     "delegation.revoked", Delegation, ("id", "revoked_at", "revoked_by")
 )
-_ACCESS_COLUMNS = ("id", "citizen_id", "grant_id", "department_id", "acting_officer",
-                   "case_reference", "data_points", "story", "result", "reason", "at")
+_ACCESS_COLUMNS = (
+    "id",
+    "citizen_id",
+    "grant_id",
+    "department_id",
+    "acting_officer",
+    "case_reference",
+    "data_points",
+    "story",
+    "result",
+    "reason",
+    "at",
+)
 ACCESS_SERVED = register_event_kind(
     "access.served", AccessEvent, _ACCESS_COLUMNS, creates_rows=True
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from consent.actors import Actor, authorise
 from consent.errors import NotAllowed
@@ -201,22 +201,23 @@ def revoke_grant_row(
 def expire_due_grants(session: Session, vault: Vault) -> int:
     """Mark every grant past its end as expired, with a ledger entry each; return how many."""
     now = vault.clock()
-    due = session.execute(
-        select(Grant).where(
-            Grant.ends_at <= now,  # type: ignore[arg-type]
-            Grant.expired_at.is_(None),  # type: ignore[union-attr]
-            Grant.revoked_at.is_(None),  # type: ignore[union-attr]
+    due = (
+        session.execute(
+            select(Grant).where(
+                col(Grant.ends_at) <= now,
+                col(Grant.expired_at).is_(None),
+                col(Grant.revoked_at).is_(None),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     events = []
     for grant in due:
         grant.expired_at = now
         session.add(grant)
         citizen = get_citizen(session, grant.citizen_id)
-        if citizen.status == "erased":
-            ref = None
-        else:
-            ref = citizen_ref(vault, citizen)
+        ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
         events.append(
             ledger.LedgerEvent(
                 GRANT_EXPIRED.name, grant, now, citizen_ref=ref, details={"grant_id": grant.id}
@@ -277,8 +278,8 @@ def grants_for_citizen(session: Session, citizen_id: str) -> list[Grant]:
     return list(
         session.execute(
             select(Grant)
-            .where(Grant.citizen_id == citizen_id)  # type: ignore[arg-type]
-            .order_by(Grant.created_at.desc())  # type: ignore[attr-defined]
+            .where(col(Grant.citizen_id) == citizen_id)
+            .order_by(col(Grant.created_at).desc())
         ).scalars()
     )
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 import consent.events  # noqa: F401
-import vault.events  # noqa: F401
+import vault.events
 from vault.clock import FrozenClock
 from vault.db import make_engine, session_scope
 from vault.keys import LocalKeyFileProvider, init_key_file
@@ -31,8 +31,16 @@ from vault.services import Vault
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES_IN_ORDER = [
-    "access_event", "grant", "delegation", "account", "data_point", "story_section",
-    "ledger_entry", "ledger_node", "ledger_checkpoint", "citizen",
+    "access_event",
+    "grant",
+    "delegation",
+    "account",
+    "data_point",
+    "story_section",
+    "ledger_entry",
+    "ledger_node",
+    "ledger_checkpoint",
+    "citizen",
 ]
 
 
@@ -55,8 +63,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _worker_database(worker_id: str) -> str:
     assert PG_URL is not None
     name = f"tellonce_test_{worker_id}".replace("-", "_")
-    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         exists = connection.execute(
             text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
@@ -64,8 +73,10 @@ def _worker_database(worker_id: str) -> str:
         if not exists:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return make_url(PG_URL).set(database=name, drivername="postgresql+psycopg").render_as_string(
-        hide_password=False
+    return (
+        make_url(PG_URL)
+        .set(database=name, drivername="postgresql+psycopg")
+        .render_as_string(hide_password=False)
     )
 
 
@@ -92,7 +103,9 @@ def _reset_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Engine]:
     """A clean, migrated database for one test."""
     if request.param == "sqlite":
         path = tmp_path / "tellonce.db"
@@ -146,7 +159,9 @@ def db(engine: Engine) -> Database:
 
 
 @pytest.fixture
-def app(engine: Engine, key_provider: LocalKeyFileProvider, clock: FrozenClock, tmp_path: Path) -> Any:
+def app(
+    engine: Engine, key_provider: LocalKeyFileProvider, clock: FrozenClock, tmp_path: Path
+) -> Any:
     from web import create_app
 
     return create_app(

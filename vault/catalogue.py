@@ -20,9 +20,19 @@ from marshmallow import ValidationError, fields
 from vault.errors import InvalidValue, UnknownKey
 
 __all__ = [
-    "CATALOGUE", "CATEGORIES", "HOUSING_STATUSES", "SENSITIVITIES", "STORY_MAX_CHARS",
-    "STORY_TOPICS", "CatalogueEntry", "entry", "is_special_category", "validate_sensitivity",
-    "validate_story_text", "validate_topic", "validate_value",
+    "CATALOGUE",
+    "CATEGORIES",
+    "HOUSING_STATUSES",
+    "SENSITIVITIES",
+    "STORY_MAX_CHARS",
+    "STORY_TOPICS",
+    "CatalogueEntry",
+    "entry",
+    "is_special_category",
+    "validate_sensitivity",
+    "validate_story_text",
+    "validate_topic",
+    "validate_value",
 ]
 
 FREE_TEXT_MAX_CHARS = 2_000
@@ -181,8 +191,12 @@ def _check_address(value: object, subject: str) -> dict[str, object]:
         if found["no_fixed_address"] is not True:
             raise ValidationError(f"{subject} must have {nfa}.")
         return {"no_fixed_address": True, "area": _text(found["area"], "The area you stay in", 100)}
-    found = _object(value, subject, frozenset({"lines", "town", "postcode"}),
-                    "address lines, a town and a postcode")
+    found = _object(
+        value,
+        subject,
+        frozenset({"lines", "town", "postcode"}),
+        "address lines, a town and a postcode",
+    )
     lines = found["lines"]
     if not isinstance(lines, list | tuple) or not 1 <= len(lines) <= 4:
         raise ValidationError(f"{subject} must have 1 to 4 lines.")
@@ -202,7 +216,7 @@ def _check_phone(value: object, subject: str) -> str:
         compact = compact.replace("(", "").replace(")", "")
         for prefix in ("+440", "+44", "0044", "0"):
             if compact.startswith(prefix):
-                national = compact[len(prefix):]
+                national = compact[len(prefix) :]
                 if national.isascii() and _UK_NATIONAL.fullmatch(national):
                     return "+44" + national
                 break
@@ -245,11 +259,14 @@ def _check_benefits(value: object, subject: str) -> list[dict[str, object]]:
     checked: list[dict[str, object]] = []
     for n, item in enumerate(_items(value, subject), 1):
         found = _object(item, f"Benefit {n}", keys, "a name and an amount each month")
-        checked.append({
-            "name": _text(found["name"], f"The name of benefit {n}", 100),
-            "amount_pence_monthly": _pence(found["amount_pence_monthly"],
-                                           f"The amount for benefit {n}"),
-        })
+        checked.append(
+            {
+                "name": _text(found["name"], f"The name of benefit {n}", 100),
+                "amount_pence_monthly": _pence(
+                    found["amount_pence_monthly"], f"The amount for benefit {n}"
+                ),
+            }
+        )
     return checked
 
 
@@ -259,11 +276,14 @@ def _check_children(value: object, subject: str) -> list[dict[str, object]]:
     checked: list[dict[str, object]] = []
     for n, item in enumerate(_items(value, subject), 1):
         found = _object(item, f"Child {n}", keys, "a name and a date of birth")
-        checked.append({
-            "name": _text(found["name"], f"The name of child {n}", 200),
-            "date_of_birth": _iso_date(found["date_of_birth"],
-                                       f"The date of birth of child {n}", "2015-04-21"),
-        })
+        checked.append(
+            {
+                "name": _text(found["name"], f"The name of child {n}", 200),
+                "date_of_birth": _iso_date(
+                    found["date_of_birth"], f"The date of birth of child {n}", "2015-04-21"
+                ),
+            }
+        )
     return checked
 
 
@@ -280,89 +300,151 @@ class CatalogueEntry:
     example: object = dataclasses.field(default=None, compare=False)
 
 
-CATEGORIES: Mapping[str, str] = MappingProxyType({
-    "identity": "About you",
-    "contact": "How to reach you",
-    "housing": "Where you live",
-    "money": "Money",
-    "health": "Health",
-    "justice": "Police, courts and prison",
-    "family": "Family",
-    "support": "Help you need",
-})
+CATEGORIES: Mapping[str, str] = MappingProxyType(
+    {
+        "identity": "About you",
+        "contact": "How to reach you",
+        "housing": "Where you live",
+        "money": "Money",
+        "health": "Health",
+        "justice": "Police, courts and prison",
+        "family": "Family",
+        "support": "Help you need",
+    }
+)
 
 # Health data is special category (UK GDPR art. 9); criminal offence data (art. 10) needs
 # the same extra care, so both are treated as special.
 _SPECIAL_CATEGORIES = frozenset({"health", "justice"})
 
-HOUSING_STATUSES: Mapping[str, str] = MappingProxyType({
-    "own_home": "I own my home",
-    "renting": "I rent from a private landlord",
-    "social_housing": "I rent from the council or a housing association",
-    "supported_housing": "I live in supported housing",
-    "staying_with_friends": "I am staying with friends or family",
-    "hostel": "I am in a hostel",
-    "refuge": "I am in a refuge",
-    "temporary_accommodation": "I am in temporary housing from the council",
-    "rough_sleeping": "I am sleeping rough",
-    "prison": "I am in prison",
-    "hospital": "I am in hospital",
-    "other": "Something else",
-})
-
-_ENTRIES: tuple[tuple[str, str, str, Callable[[object, str], object], object], ...] = (
-    ("identity.name", "Your name", "The name you want services to use.",
-     _check_name, "Sam Taylor"),
-    ("identity.date_of_birth", "Your date of birth", "The day you were born.",
-     _check_birth_date, "1990-04-21"),
-    # QQ is the letter pair HMRC uses in examples because it is never given to anyone;
-    # the docs example must pass the check, so it uses a real-looking pair instead.
-    ("identity.ni_number", "Your National Insurance number",
-     "Your number for tax and benefits. It looks like QQ 12 34 56 C.",
-     _check_ni_number, "AB123456C"),
-    ("contact.address", "Your address",
-     "Where you live or get post. If you have no fixed address, say so and tell us the area.",
-     _check_address, {"lines": ["10 High Street"], "town": "Leeds", "postcode": "LS1 1AA"}),
-    ("contact.phone", "Your phone number", "A UK phone number that services can call or text.",
-     _check_phone, "+447700900123"),
-    ("contact.email", "Your email address", "An email address that services can write to.",
-     _check_email, "sam@example.com"),
-    ("housing.status", "Your housing", "Where you are staying now. For example, a hostel.",
-     _check_choice(HOUSING_STATUSES), "hostel"),
-    ("money.income_monthly", "Your income each month",
-     "All the money you get in a month. This includes pay and benefits.",
-     _pence, 125_000),
-    ("money.benefits", "Your benefits",
-     "Money you get from the government, like Universal Credit. Say how much each month.",
-     _check_benefits, [{"name": "Universal Credit", "amount_pence_monthly": 40_000}]),
-    ("health.conditions", "Your health conditions",
-     "Health problems you want services to know about. This can include mental health.",
-     _check_free_text, "Asthma. I get anxious in crowds."),
-    ("health.medication", "Your medicines",
-     "Medicines you take now. Say how much and how often, if you know.",
-     _check_free_text, "Salbutamol inhaler when needed."),
-    ("justice.convictions", "Your convictions",
-     "Times a court found you guilty of a crime. You choose who can see this.",
-     _check_free_text, "Theft, 2019. Fine paid."),
-    ("family.children", "Your children", "The names and birthdays of your children.",
-     _check_children, [{"name": "Alex Taylor", "date_of_birth": "2015-04-21"}]),
-    ("support.needs", "The help you need",
-     "Things that would make it easier for you. For example, help with reading.",
-     _check_free_text, "Please explain letters to me on the phone."),
+HOUSING_STATUSES: Mapping[str, str] = MappingProxyType(
+    {
+        "own_home": "I own my home",
+        "renting": "I rent from a private landlord",
+        "social_housing": "I rent from the council or a housing association",
+        "supported_housing": "I live in supported housing",
+        "staying_with_friends": "I am staying with friends or family",
+        "hostel": "I am in a hostel",
+        "refuge": "I am in a refuge",
+        "temporary_accommodation": "I am in temporary housing from the council",
+        "rough_sleeping": "I am sleeping rough",
+        "prison": "I am in prison",
+        "hospital": "I am in hospital",
+        "other": "Something else",
+    }
 )
 
-CATALOGUE: Mapping[str, CatalogueEntry] = MappingProxyType({
-    key: CatalogueEntry(
-        key=key,
-        label=label,
-        explanation=explanation,
-        category=key.split(".", 1)[0],
-        special_category=key.split(".", 1)[0] in _SPECIAL_CATEGORIES,
-        field=_CheckedField(label, check),
-        example=example,
-    )
-    for key, label, explanation, check, example in _ENTRIES
-})
+_ENTRIES: tuple[tuple[str, str, str, Callable[[object, str], object], object], ...] = (
+    ("identity.name", "Your name", "The name you want services to use.", _check_name, "Sam Taylor"),
+    (
+        "identity.date_of_birth",
+        "Your date of birth",
+        "The day you were born.",
+        _check_birth_date,
+        "1990-04-21",
+    ),
+    # QQ is the letter pair HMRC uses in examples because it is never given to anyone;
+    # the docs example must pass the check, so it uses a real-looking pair instead.
+    (
+        "identity.ni_number",
+        "Your National Insurance number",
+        "Your number for tax and benefits. It looks like QQ 12 34 56 C.",
+        _check_ni_number,
+        "AB123456C",
+    ),
+    (
+        "contact.address",
+        "Your address",
+        "Where you live or get post. If you have no fixed address, say so and tell us the area.",
+        _check_address,
+        {"lines": ["10 High Street"], "town": "Leeds", "postcode": "LS1 1AA"},
+    ),
+    (
+        "contact.phone",
+        "Your phone number",
+        "A UK phone number that services can call or text.",
+        _check_phone,
+        "+447700900123",
+    ),
+    (
+        "contact.email",
+        "Your email address",
+        "An email address that services can write to.",
+        _check_email,
+        "sam@example.com",
+    ),
+    (
+        "housing.status",
+        "Your housing",
+        "Where you are staying now. For example, a hostel.",
+        _check_choice(HOUSING_STATUSES),
+        "hostel",
+    ),
+    (
+        "money.income_monthly",
+        "Your income each month",
+        "All the money you get in a month. This includes pay and benefits.",
+        _pence,
+        125_000,
+    ),
+    (
+        "money.benefits",
+        "Your benefits",
+        "Money you get from the government, like Universal Credit. Say how much each month.",
+        _check_benefits,
+        [{"name": "Universal Credit", "amount_pence_monthly": 40_000}],
+    ),
+    (
+        "health.conditions",
+        "Your health conditions",
+        "Health problems you want services to know about. This can include mental health.",
+        _check_free_text,
+        "Asthma. I get anxious in crowds.",
+    ),
+    (
+        "health.medication",
+        "Your medicines",
+        "Medicines you take now. Say how much and how often, if you know.",
+        _check_free_text,
+        "Salbutamol inhaler when needed.",
+    ),
+    (
+        "justice.convictions",
+        "Your convictions",
+        "Times a court found you guilty of a crime. You choose who can see this.",
+        _check_free_text,
+        "Theft, 2019. Fine paid.",
+    ),
+    (
+        "family.children",
+        "Your children",
+        "The names and birthdays of your children.",
+        _check_children,
+        [{"name": "Alex Taylor", "date_of_birth": "2015-04-21"}],
+    ),
+    (
+        "support.needs",
+        "The help you need",
+        "Things that would make it easier for you. For example, help with reading.",
+        _check_free_text,
+        "Please explain letters to me on the phone.",
+    ),
+)
+
+CATALOGUE: Mapping[str, CatalogueEntry] = MappingProxyType(
+    {
+        key: CatalogueEntry(
+            key=key,
+            label=label,
+            explanation=explanation,
+            category=key.split(".", 1)[0],
+            special_category=key.split(".", 1)[0] in _SPECIAL_CATEGORIES,
+            field=_CheckedField(label, check),
+            example=example,
+        )
+        for key, label, explanation, check, example in _ENTRIES
+    }
+)
 
 
 def entry(key: str) -> CatalogueEntry:
@@ -401,15 +483,22 @@ def is_special_category(key: str) -> bool:
     return entry(key).special_category
 
 
-STORY_TOPICS: Mapping[str, tuple[str, str]] = MappingProxyType({
-    "housing": ("Housing", "Tell us about where you live now, and where you lived before."),
-    "money": ("Money", "Tell us about money. What do you get, and what is hard?"),
-    "health": ("Health", "Tell us about your health, in body and mind. Only say what you want."),
-    "justice": ("Police, courts and prison",
-                "Tell us about any time with the police, courts or prison that matters now."),
-    "family": ("Family", "Tell us about the people close to you. Who helps you?"),
-    "support": ("Help you need", "Tell us what help would make life easier for you."),
-})
+STORY_TOPICS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "housing": ("Housing", "Tell us about where you live now, and where you lived before."),
+        "money": ("Money", "Tell us about money. What do you get, and what is hard?"),
+        "health": (
+            "Health",
+            "Tell us about your health, in body and mind. Only say what you want.",
+        ),
+        "justice": (
+            "Police, courts and prison",
+            "Tell us about any time with the police, courts or prison that matters now.",
+        ),
+        "family": ("Family", "Tell us about the people close to you. Who helps you?"),
+        "support": ("Help you need", "Tell us what help would make life easier for you."),
+    }
+)
 
 SENSITIVITIES: tuple[str, ...] = ("normal", "ask_me_each_time")
 

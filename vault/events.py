@@ -16,7 +16,15 @@ DATA_POINT_RECORDED = register_event_kind(
 STORY_SECTION_RECORDED = register_event_kind(
     "story_section.recorded",
     StorySection,
-    ("id", "citizen_id", "topic", "version", "ciphertext", "sensitivity", "recorded_by",
-     "recorded_at"),
+    (
+        "id",
+        "citizen_id",
+        "topic",
+        "version",
+        "ciphertext",
+        "sensitivity",
+        "recorded_by",
+        "recorded_at",
+    ),
     creates_rows=True,
 )

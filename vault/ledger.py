@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from vault import merkle, note
 from vault.errors import InvalidValue, LedgerError
@@ -91,7 +91,7 @@ def _split_frontier(blob: bytes) -> list[bytes]:
 
 
 def _lock_head(session: Session) -> LedgerHead:
-    statement = select(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
+    statement = select(LedgerHead).where(col(LedgerHead.id) == 1)
     if session.get_bind().dialect.name != "sqlite":
         statement = statement.with_for_update()
     head = session.execute(statement).scalar_one_or_none()
@@ -119,6 +119,7 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
                 if level > 0:
                     nodes.append({"level": level, "idx": node_index, "hash": node})
             kind = event_kind(event.kind)
+            row_id = getattr(event.row, "id")  # noqa: B009  (every described row has an id)
             entries.append(
                 {
                     "idx": index,
@@ -126,7 +127,7 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
                     "leaf_hash": hashed,
                     "kind": kind.name,
                     "row_table": kind.table,
-                    "row_id": str(event.row.id),  # type: ignore[attr-defined]
+                    "row_id": str(row_id),
                 }
             )
             receipts.append(LeafReceipt(index, hashed, leaf))
@@ -135,12 +136,12 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
             session.execute(insert(LedgerNode), nodes)
         now = vault.clock()
         new_head = {"size": builder.size, "frontier": b"".join(builder.frontier)}
-        due = head.checkpointed_at is None or now - head.checkpointed_at >= vault.checkpoint_interval
+        due = (
+            head.checkpointed_at is None or now - head.checkpointed_at >= vault.checkpoint_interval
+        )
         if due:
             new_head["checkpointed_at"] = now
-        session.execute(
-            update(LedgerHead).where(LedgerHead.id == 1).values(**new_head)  # type: ignore[arg-type]
-        )
+        session.execute(update(LedgerHead).where(col(LedgerHead.id) == 1).values(**new_head))
         if due:
             _store_checkpoint(session, vault, builder.size, builder.root(), now)
     except SQLAlchemyError as exc:
@@ -162,7 +163,7 @@ def _store_checkpoint(
 
 def head_size(session: Session) -> int:
     """How many leaves the log holds."""
-    size = session.execute(select(LedgerHead.size).where(LedgerHead.id == 1)).scalar()  # type: ignore[arg-type]
+    size = session.execute(select(col(LedgerHead.size)).where(col(LedgerHead.id) == 1)).scalar()
     return int(size or 0)
 
 
@@ -181,7 +182,7 @@ def make_checkpoint(session: Session, vault: Vault) -> Checkpoint | None:
 def latest_checkpoint(session: Session) -> Checkpoint | None:
     """The newest stored checkpoint, if any."""
     row = session.execute(
-        select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
+        select(LedgerCheckpoint).order_by(col(LedgerCheckpoint.size).desc()).limit(1)
     ).scalar_one_or_none()
     if row is None:
         return None
@@ -199,13 +200,15 @@ def _fetch_nodes(session: Session, wanted: set[tuple[int, int]]) -> dict[tuple[i
     inner = sorted((level, i) for level, i in wanted if level > 0)
     if leaves:
         rows = session.execute(
-            select(LedgerEntry.idx, LedgerEntry.leaf_hash).where(LedgerEntry.idx.in_(leaves))  # type: ignore[attr-defined]
+            select(col(LedgerEntry.idx), col(LedgerEntry.leaf_hash)).where(
+                col(LedgerEntry.idx).in_(leaves)
+            )
         )
         found.update(((0, int(i)), bytes(h)) for i, h in rows)
     if inner:
         rows = session.execute(
-            select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(
-                tuple_(LedgerNode.level, LedgerNode.idx).in_(inner)
+            select(col(LedgerNode.level), col(LedgerNode.idx), col(LedgerNode.hash)).where(
+                tuple_(col(LedgerNode.level), col(LedgerNode.idx)).in_(inner)
             )
         )
         found.update(((int(level), int(i)), bytes(h)) for level, i, h in rows)
@@ -254,8 +257,8 @@ def entries(session: Session, start: int, end: int) -> list[tuple[int, bytes]]:
         raise InvalidValue(f"Ask for entries between 0 and {size} with start below end.")
     end = min(end, size, start + MAX_ENTRIES_PAGE)
     rows = session.execute(
-        select(LedgerEntry.idx, LedgerEntry.leaf)
-        .where(LedgerEntry.idx >= start, LedgerEntry.idx < end)  # type: ignore[operator]
-        .order_by(LedgerEntry.idx)  # type: ignore[arg-type]
+        select(col(LedgerEntry.idx), col(LedgerEntry.leaf))
+        .where(col(LedgerEntry.idx) >= start, col(LedgerEntry.idx) < end)
+        .order_by(col(LedgerEntry.idx))
     )
     return [(int(i), bytes(leaf)) for i, leaf in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from vault import catalogue, ledger
 from vault.citizens import citizen_ref, get_citizen
@@ -22,7 +22,7 @@ def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str,
     if citizen.status == "erased":
         raise CitizenErased("This account has been deleted, so its information is gone.")
     keys = session.execute(
-        select(DataPoint.key).where(DataPoint.citizen_id == citizen_id).distinct()  # type: ignore[arg-type]
+        select(col(DataPoint.key)).where(col(DataPoint.citizen_id) == citizen_id).distinct()
     ).scalars()
     order = list(catalogue.CATALOGUE)
     information = []
@@ -47,7 +47,7 @@ def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str,
             }
         )
     topics = session.execute(
-        select(StorySection.topic).where(StorySection.citizen_id == citizen_id).distinct()  # type: ignore[arg-type]
+        select(col(StorySection.topic)).where(col(StorySection.citizen_id) == citizen_id).distinct()
     ).scalars()
     topic_order = list(catalogue.STORY_TOPICS)
     story = []
@@ -91,7 +91,7 @@ def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     citizen.status = "erased"
     citizen.erased_at = vault.clock()
     session.add(citizen)
-    session.execute(delete(Account).where(Account.citizen_id == citizen_id))  # type: ignore[arg-type]
+    session.execute(delete(Account).where(col(Account.citizen_id) == citizen_id))
     ledger.append(
         session,
         vault,

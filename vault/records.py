@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from vault import catalogue, envelope, ledger
 from vault.citizens import citizen_ref, data_key, get_citizen
@@ -84,7 +84,7 @@ def record_data_point(
     source = _check_source(source)
     citizen = get_citizen(session, citizen_id)
     dek = data_key(vault, citizen)
-    version = _next_version(session, DataPoint.version, citizen_id, DataPoint.key, key)
+    version = _next_version(session, col(DataPoint.version), citizen_id, col(DataPoint.key), key)
     point = DataPoint(
         citizen_id=citizen_id,
         key=key,
@@ -99,7 +99,7 @@ def record_data_point(
     )
     session.execute(
         update(DataPoint)
-        .where(DataPoint.citizen_id == citizen_id, DataPoint.key == key)  # type: ignore[arg-type]
+        .where(col(DataPoint.citizen_id) == citizen_id, col(DataPoint.key) == key)
         .values(status="superseded")
     )
     session.add(point)
@@ -146,10 +146,10 @@ def current_data_points(
     citizen = get_citizen(session, citizen_id)
     dek = data_key(vault, citizen)
     statement = select(DataPoint).where(
-        DataPoint.citizen_id == citizen_id, DataPoint.status != "superseded"  # type: ignore[arg-type]
+        col(DataPoint.citizen_id) == citizen_id, col(DataPoint.status) != "superseded"
     )
     if keys is not None:
-        statement = statement.where(DataPoint.key.in_(list(keys)))  # type: ignore[attr-defined]
+        statement = statement.where(col(DataPoint.key).in_(list(keys)))
     points = session.execute(statement).scalars().all()
     order = {key: i for i, key in enumerate(catalogue.CATALOGUE)}
     return [_open_point(dek, p) for p in sorted(points, key=lambda p: order.get(p.key, 999))]
@@ -164,8 +164,8 @@ def data_point_history(
     dek = data_key(vault, citizen)
     points = session.execute(
         select(DataPoint)
-        .where(DataPoint.citizen_id == citizen_id, DataPoint.key == key)  # type: ignore[arg-type]
-        .order_by(DataPoint.version.desc())  # type: ignore[attr-defined]
+        .where(col(DataPoint.citizen_id) == citizen_id, col(DataPoint.key) == key)
+        .order_by(col(DataPoint.version).desc())
     ).scalars()
     return [_open_point(dek, p) for p in points]
 
@@ -177,9 +177,9 @@ def get_data_point(
     citizen = get_citizen(session, citizen_id)
     point = session.execute(
         select(DataPoint).where(
-            DataPoint.citizen_id == citizen_id,  # type: ignore[arg-type]
-            DataPoint.key == key,  # type: ignore[arg-type]
-            DataPoint.version == version,  # type: ignore[arg-type]
+            col(DataPoint.citizen_id) == citizen_id,
+            col(DataPoint.key) == key,
+            col(DataPoint.version) == version,
         )
     ).scalar_one_or_none()
     if point is None:
@@ -203,7 +203,9 @@ def record_story_section(
     sensitivity = catalogue.validate_sensitivity(sensitivity)
     citizen = get_citizen(session, citizen_id)
     dek = data_key(vault, citizen)
-    version = _next_version(session, StorySection.version, citizen_id, StorySection.topic, topic)
+    version = _next_version(
+        session, col(StorySection.version), citizen_id, col(StorySection.topic), topic
+    )
     section = StorySection(
         citizen_id=citizen_id,
         topic=topic,
@@ -218,7 +220,7 @@ def record_story_section(
     )
     session.execute(
         update(StorySection)
-        .where(StorySection.citizen_id == citizen_id, StorySection.topic == topic)  # type: ignore[arg-type]
+        .where(col(StorySection.citizen_id) == citizen_id, col(StorySection.topic) == topic)
         .values(status="superseded")
     )
     session.add(section)
@@ -263,10 +265,10 @@ def current_story(
     citizen = get_citizen(session, citizen_id)
     dek = data_key(vault, citizen)
     statement = select(StorySection).where(
-        StorySection.citizen_id == citizen_id, StorySection.status == "current"  # type: ignore[arg-type]
+        col(StorySection.citizen_id) == citizen_id, col(StorySection.status) == "current"
     )
     if topics is not None:
-        statement = statement.where(StorySection.topic.in_(list(topics)))  # type: ignore[attr-defined]
+        statement = statement.where(col(StorySection.topic).in_(list(topics)))
     sections = session.execute(statement).scalars().all()
     order = {topic: i for i, topic in enumerate(catalogue.STORY_TOPICS)}
     return [_open_section(dek, s) for s in sorted(sections, key=lambda s: order[s.topic])]
@@ -279,8 +281,8 @@ def story_history(session: Session, vault: Vault, citizen_id: str, topic: str) -
     dek = data_key(vault, citizen)
     sections = session.execute(
         select(StorySection)
-        .where(StorySection.citizen_id == citizen_id, StorySection.topic == topic)  # type: ignore[arg-type]
-        .order_by(StorySection.version.desc())  # type: ignore[attr-defined]
+        .where(col(StorySection.citizen_id) == citizen_id, col(StorySection.topic) == topic)
+        .order_by(col(StorySection.version).desc())
     ).scalars()
     return [_open_section(dek, s) for s in sections]
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from vault.errors import LedgerError
@@ -34,7 +35,15 @@ class EventKind:
 
     @property
     def table(self) -> str:
+        """The table's name."""
         return str(self.model.__tablename__)
+
+    @property
+    def sql_table(self) -> Table:
+        """The table itself (SQLModel does not declare ``__table__`` for type checkers)."""
+        table = getattr(self.model, "__table__")  # noqa: B009
+        assert isinstance(table, Table)
+        return table
 
 
 _KINDS: dict[str, EventKind] = {}

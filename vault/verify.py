@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from vault import merkle, note
 from vault.errors import InvalidValue
@@ -44,7 +44,7 @@ class VerifyReport:
             self.problems.append(problem)
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
 
 
 def _stream(session: Session, sql: str) -> Iterator[Any]:
@@ -150,18 +150,18 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
     for kind in event_kinds().values():
         if kind.creates_rows:
             creating.setdefault(kind.table, []).append(kind.name)
-        table = kind.model.__table__  # type: ignore[attr-defined]
+        table = kind.sql_table
         columns = [table.c[name] for name in kind.columns]
         statement = (
-            select(LedgerEntry.idx, LedgerEntry.leaf, LedgerEntry.row_id, table)
-            .join_from(LedgerEntry, table, table.c.id == LedgerEntry.row_id, isouter=True)
-            .where(LedgerEntry.kind == kind.name)  # type: ignore[arg-type]
-            .order_by(LedgerEntry.idx)  # type: ignore[arg-type]
+            select(col(LedgerEntry.idx), col(LedgerEntry.leaf), col(LedgerEntry.row_id), table)
+            .join_from(LedgerEntry, table, table.c.id == col(LedgerEntry.row_id), isouter=True)
+            .where(col(LedgerEntry.kind) == kind.name)
+            .order_by(col(LedgerEntry.idx))
             .execution_options(stream_results=True, yield_per=STREAM_BATCH)
         )
         for row in session.execute(statement):
             report.rows_checked += 1
-            idx, leaf, row_id = row[0], row[1], row[2]
+            idx, leaf = row[0], row[1]
             if row._mapping[table.c.id] is None:
                 report.add(f"Entry {idx} describes a {kind.table} row that has been removed.")
                 continue
@@ -175,8 +175,8 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
                 report.add(f"The {kind.table} row behind entry {idx} has been changed.")
     for table_name, kinds in creating.items():
         model_kind = next(k for k in event_kinds().values() if k.table == table_name)
-        table = model_kind.model.__table__  # type: ignore[attr-defined]
-        announced = select(LedgerEntry.row_id).where(LedgerEntry.kind.in_(kinds))  # type: ignore[attr-defined]
+        table = model_kind.sql_table
+        announced = select(col(LedgerEntry.row_id)).where(col(LedgerEntry.kind).in_(kinds))
         unannounced = session.execute(
             select(table.c.id).where(table.c.id.not_in(announced)).limit(1)
         ).first()

@@ -14,7 +14,11 @@ DEMO_CITIZEN_EMAIL = "sam@example.org"
 DEMO_FACTS = {
     "identity.name": "Sam Taylor",
     "identity.date_of_birth": "1988-03-14",
-    "contact.address": {"lines": ["Flat 2", "14 Mill Lane"], "town": "Anytown", "postcode": "AN1 2TT"},
+    "contact.address": {
+        "lines": ["Flat 2", "14 Mill Lane"],
+        "town": "Anytown",
+        "postcode": "AN1 2TT",
+    },
     "money.income_monthly": 61_000,
     "housing.status": "staying_with_friends",
     "health.conditions": "Asthma. Anxiety, which is worse when I have nowhere stable to live.",

@@ -61,7 +61,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException) -> Response:
         return error_response(
-            exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
+            exc.code or 500,
+            (exc.name or "error").lower().replace(" ", "_"),
             exc.description or "Something went wrong.",
         )
 

@@ -27,9 +27,7 @@ class InclusionQuery(Schema):
 
 
 class ConsistencyQuery(Schema):
-    from_ = fields.Integer(
-        required=True, data_key="from", validate=validate.Range(min=1)
-    )
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
     to = fields.Integer(required=True, validate=validate.Range(min=1))
 
 

@@ -27,9 +27,19 @@ from vault.errors import InvalidValue, UnknownKey
 
 CANARY = "CANARY7x"  # a marker we can look for in error messages
 REQUIRED_KEYS = (
-    "identity.name", "identity.date_of_birth", "identity.ni_number", "contact.address",
-    "contact.phone", "contact.email", "housing.status", "money.income_monthly", "money.benefits",
-    "health.conditions", "health.medication", "justice.convictions", "family.children",
+    "identity.name",
+    "identity.date_of_birth",
+    "identity.ni_number",
+    "contact.address",
+    "contact.phone",
+    "contact.email",
+    "housing.status",
+    "money.income_monthly",
+    "money.benefits",
+    "health.conditions",
+    "health.medication",
+    "justice.convictions",
+    "family.children",
     "support.needs",
 )
 BANNED = ("third party", "third-party", "implementation", "data controller", "processing")
@@ -159,8 +169,9 @@ def test_name_rejects(bad: object) -> None:
     assert message.startswith("Your name ")
 
 
-@pytest.mark.parametrize("key", ["health.conditions", "health.medication",
-                                 "justice.convictions", "support.needs"])
+@pytest.mark.parametrize(
+    "key", ["health.conditions", "health.medication", "justice.convictions", "support.needs"]
+)
 def test_free_text_keeps_lines_and_limits_length(key: str) -> None:
     assert validate_value(key, "  one\r\ntwo\rthree\tfour  ") == "one\ntwo\nthree\tfour"
     assert validate_value(key, "y" * 2000) == "y" * 2000
@@ -207,8 +218,13 @@ def test_date_of_birth_rejects(bad: object, ending: str) -> None:
 
 @pytest.mark.parametrize(
     ("good", "normal"),
-    [("AB123456C", "AB123456C"), ("ab 12 34 56 c", "AB123456C"), (" JG 103759 A ", "JG103759A"),
-     ("CE123456D", "CE123456D"), ("OA123456B", "OA123456B")],
+    [
+        ("AB123456C", "AB123456C"),
+        ("ab 12 34 56 c", "AB123456C"),
+        (" JG 103759 A ", "JG103759A"),
+        ("CE123456D", "CE123456D"),
+        ("OA123456B", "OA123456B"),
+    ],
 )
 def test_ni_number_accepts(good: str, normal: str) -> None:
     assert validate_value("identity.ni_number", good) == normal
@@ -216,8 +232,29 @@ def test_ni_number_accepts(good: str, normal: str) -> None:
 
 @pytest.mark.parametrize(
     "prefix",
-    ["DA", "FA", "IA", "QA", "UA", "VA", "AD", "AF", "AI", "AO", "AQ", "AU", "AV", "QQ",
-     "BG", "GB", "NK", "KN", "TN", "NT", "ZZ"],
+    [
+        "DA",
+        "FA",
+        "IA",
+        "QA",
+        "UA",
+        "VA",
+        "AD",
+        "AF",
+        "AI",
+        "AO",
+        "AQ",
+        "AU",
+        "AV",
+        "QQ",
+        "BG",
+        "GB",
+        "NK",
+        "KN",
+        "TN",
+        "NT",
+        "ZZ",
+    ],
 )
 def test_ni_number_rejects_prefixes_never_issued(prefix: str) -> None:
     message = invalid("identity.ni_number", f"{prefix}123456C")
@@ -227,8 +264,17 @@ def test_ni_number_rejects_prefixes_never_issued(prefix: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["AB123456E", "AB12345C", "AB1234567C", "A1123456C", "AB-12-34-56-C", "", 123456,
-            "\uff21\uff22123456C"],  # full-width letters
+    "bad",
+    [
+        "AB123456E",
+        "AB12345C",
+        "AB1234567C",
+        "A1123456C",
+        "AB-12-34-56-C",
+        "",
+        123456,
+        "\uff21\uff22123456C",
+    ],  # full-width letters
 )
 def test_ni_number_rejects_bad_shapes(bad: object) -> None:
     assert invalid("identity.ni_number", bad).startswith("Your National Insurance number must be")
@@ -240,15 +286,25 @@ def test_ni_number_rejects_bad_shapes(bad: object) -> None:
 def test_address_is_normalised() -> None:
     value = {"lines": [" Flat 2 ", "10  High Street"], "town": " Leeds", "postcode": "ls11aa"}
     assert validate_value("contact.address", value) == {
-        "lines": ["Flat 2", "10 High Street"], "town": "Leeds", "postcode": "LS1 1AA",
+        "lines": ["Flat 2", "10 High Street"],
+        "town": "Leeds",
+        "postcode": "LS1 1AA",
     }
 
 
 @pytest.mark.parametrize(
     ("raw", "normal"),
-    [("sw1a1aa", "SW1A 1AA"), ("SW1A 1AA", "SW1A 1AA"), ("m1 1ae", "M1 1AE"),
-     ("B33  8TH", "B33 8TH"), ("cr26xh", "CR2 6XH"), ("DN55 1PT", "DN55 1PT"),
-     ("W1A 0AX", "W1A 0AX"), ("EC1A 1BB", "EC1A 1BB"), ("GIR 0AA", "GIR 0AA")],
+    [
+        ("sw1a1aa", "SW1A 1AA"),
+        ("SW1A 1AA", "SW1A 1AA"),
+        ("m1 1ae", "M1 1AE"),
+        ("B33  8TH", "B33 8TH"),
+        ("cr26xh", "CR2 6XH"),
+        ("DN55 1PT", "DN55 1PT"),
+        ("W1A 0AX", "W1A 0AX"),
+        ("EC1A 1BB", "EC1A 1BB"),
+        ("GIR 0AA", "GIR 0AA"),
+    ],
 )
 def test_postcodes_accepted(raw: str, normal: str) -> None:
     value = {"lines": ["1 A Road"], "town": "Town", "postcode": raw}
@@ -256,8 +312,23 @@ def test_postcodes_accepted(raw: str, normal: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "SW1A", "SW1A 1A", "QA1 1AA", "VA1 1AA", "XA1 1AA", "AI1 1AA", "SW1A 1CA",
-            "SW1A 1AI", "1AA SW1", "SW1A-1AA!", "\uff33\uff37\uff11\uff21 1AA", 12345, None],
+    "bad",
+    [
+        "",
+        "SW1A",
+        "SW1A 1A",
+        "QA1 1AA",
+        "VA1 1AA",
+        "XA1 1AA",
+        "AI1 1AA",
+        "SW1A 1CA",
+        "SW1A 1AI",
+        "1AA SW1",
+        "SW1A-1AA!",
+        "\uff33\uff37\uff11\uff21 1AA",
+        12345,
+        None,
+    ],
 )
 def test_bad_postcodes_rejected(bad: object) -> None:
     value = {"lines": ["1 A Road"], "town": "Town", "postcode": bad}
@@ -268,7 +339,8 @@ def test_bad_postcodes_rejected(bad: object) -> None:
 def test_no_fixed_address() -> None:
     value = {"no_fixed_address": True, "area": "  Leeds city  centre "}
     assert validate_value("contact.address", value) == {
-        "no_fixed_address": True, "area": "Leeds city centre",
+        "no_fixed_address": True,
+        "area": "Leeds city centre",
     }
 
 
@@ -301,8 +373,15 @@ def test_address_rejects(bad: object) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["07700 900123", "07700-900-123", "+44 7700 900123", "+447700900123", "0044 7700 900123",
-     "+44 (0)7700 900123", "+44 07700 900123"],
+    [
+        "07700 900123",
+        "07700-900-123",
+        "+44 7700 900123",
+        "+447700900123",
+        "0044 7700 900123",
+        "+44 (0)7700 900123",
+        "+44 07700 900123",
+    ],
 )
 def test_phone_normalised_to_e164(raw: str) -> None:
     assert validate_value("contact.phone", raw) == "+447700900123"
@@ -315,8 +394,19 @@ def test_landlines_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["7700 900123", "+1 202 555 0100", "077009001234", "0770090012", "04000 000000",
-            "07700 9OO123", "+44 7700 900123 ext 5", "", 447700900123, "٠٧٧٠٠٩٠٠١٢٣"],
+    "bad",
+    [
+        "7700 900123",
+        "+1 202 555 0100",
+        "077009001234",
+        "0770090012",
+        "04000 000000",
+        "07700 9OO123",
+        "+44 7700 900123 ext 5",
+        "",
+        447700900123,
+        "٠٧٧٠٠٩٠٠١٢٣",
+    ],
 )
 def test_phone_rejects(bad: object) -> None:
     assert invalid("contact.phone", bad).startswith("Your phone number must be a UK number")
@@ -324,18 +414,35 @@ def test_phone_rejects(bad: object) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "normal"),
-    [("Sam@Example.COM", "Sam@example.com"), (" sam.taylor+gp@mail.example.org ",
-                                              "sam.taylor+gp@mail.example.org"),
-     ("a@b.xn--p1ai", "a@b.xn--p1ai")],
+    [
+        ("Sam@Example.COM", "Sam@example.com"),
+        (" sam.taylor+gp@mail.example.org ", "sam.taylor+gp@mail.example.org"),
+        ("a@b.xn--p1ai", "a@b.xn--p1ai"),
+    ],
 )
 def test_email_accepted(raw: str, normal: str) -> None:
     assert validate_value("contact.email", raw) == normal
 
 
 @pytest.mark.parametrize(
-    "bad", ["sam", "sam@", "@example.com", "sam@example", "sam@@example.com", "sam@exa mple.com",
-            "sam..t@example.com", ".sam@example.com", "sam@-example.com", "sam@example.c",
-            "sam@example.123", "x" * 65 + "@example.com", "sämm@example.com", 5, None],
+    "bad",
+    [
+        "sam",
+        "sam@",
+        "@example.com",
+        "sam@example",
+        "sam@@example.com",
+        "sam@exa mple.com",
+        "sam..t@example.com",
+        ".sam@example.com",
+        "sam@-example.com",
+        "sam@example.c",
+        "sam@example.123",
+        "x" * 65 + "@example.com",
+        "sämm@example.com",
+        5,
+        None,
+    ],
 )
 def test_email_rejects(bad: object) -> None:
     invalid("contact.email", bad)
@@ -367,16 +474,32 @@ def test_income_accepts_whole_pence() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [True, False, 12.0, 12.5, "12.50", "£125", "1,250", "-1", -1, 10_000_001, "",
-            None, "\uff11\uff12\uff13"],
+    "bad",
+    [
+        True,
+        False,
+        12.0,
+        12.5,
+        "12.50",
+        "£125",
+        "1,250",
+        "-1",
+        -1,
+        10_000_001,
+        "",
+        None,
+        "\uff11\uff12\uff13",
+    ],
 )
 def test_income_rejects(bad: object) -> None:
     assert invalid("money.income_monthly", bad).startswith("Your income each month must")
 
 
 def test_benefits() -> None:
-    value = [{"name": " Universal  Credit ", "amount_pence_monthly": 40_000},
-             {"name": "PIP", "amount_pence_monthly": "0"}]
+    value = [
+        {"name": " Universal  Credit ", "amount_pence_monthly": 40_000},
+        {"name": "PIP", "amount_pence_monthly": "0"},
+    ]
     assert validate_value("money.benefits", value) == [
         {"name": "Universal Credit", "amount_pence_monthly": 40_000},
         {"name": "PIP", "amount_pence_monthly": 0},
@@ -404,8 +527,10 @@ def test_benefits_reject(bad: object) -> None:
 
 
 def test_benefit_errors_say_which_one() -> None:
-    value = [{"name": "PIP", "amount_pence_monthly": 5},
-             {"name": "UC", "amount_pence_monthly": 1.5}]
+    value = [
+        {"name": "PIP", "amount_pence_monthly": 5},
+        {"name": "UC", "amount_pence_monthly": 1.5},
+    ]
     assert invalid("money.benefits", value).startswith("The amount for benefit 2 must")
 
 
@@ -502,8 +627,18 @@ def test_story_text_accepts_and_tidies() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "  \n ", "x" * (STORY_MAX_CHARS + 1), CANARY + "\x00", CANARY + "\x07", CANARY + "\x7f",
-     CANARY + "\ud800", None, 5, [CANARY]],
+    [
+        "",
+        "  \n ",
+        "x" * (STORY_MAX_CHARS + 1),
+        CANARY + "\x00",
+        CANARY + "\x07",
+        CANARY + "\x7f",
+        CANARY + "\ud800",
+        None,
+        5,
+        [CANARY],
+    ],
 )
 def test_story_text_rejects(bad: object) -> None:
     with pytest.raises(InvalidValue) as caught:
