@@ -60,37 +60,31 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _worker_database(worker_id: str) -> str:
+def _admin_engine() -> Engine:
     assert PG_URL is not None
-    name = f"tellonce_test_{worker_id}".replace("-", "_")
-    admin = create_engine(
-        make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        exists = connection.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ).first()
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return (
-        make_url(PG_URL)
-        .set(database=name, drivername="postgresql+psycopg")
-        .render_as_string(hide_password=False)
-    )
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
 @pytest.fixture(scope="session")
 def postgres_engine(worker_id: str) -> Iterator[Engine]:
+    """A database of its own for this test process, migrated once, dropped at the end."""
     if PG_URL is None:
         pytest.skip("TEST_DATABASE_URL is not set")
-    engine = make_engine(_worker_database(worker_id))
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+    # One database per process, so parallel runs (and xdist workers) never share tables.
+    name = f"tellonce_test_{worker_id}_{os.getpid()}".replace("-", "_")
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name, drivername="postgresql+psycopg")
+    engine = make_engine(url.render_as_string(hide_password=False))
     upgrade(engine)
     yield engine
     engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _reset_postgres(engine: Engine) -> None:
