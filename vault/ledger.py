@@ -91,7 +91,10 @@ def _split_frontier(blob: bytes) -> list[bytes]:
 
 
 def _lock_head(session: Session) -> LedgerHead:
-    statement = select(LedgerHead).where(col(LedgerHead.id) == 1)
+    # populate_existing: never trust a copy of the head loaded earlier in this session.
+    statement = (
+        select(LedgerHead).where(col(LedgerHead.id) == 1).execution_options(populate_existing=True)
+    )
     if session.get_bind().dialect.name != "sqlite":
         statement = statement.with_for_update()
     head = session.execute(statement).scalar_one_or_none()
