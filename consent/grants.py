@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from consent import receipts
 from consent.actors import Actor, authorise
 from consent.errors import NotAllowed
 from consent.events import GRANT_EXPIRED, GRANT_GIVEN, GRANT_REVOKED
@@ -55,10 +56,11 @@ class ServeDecision:
 
 @dataclass(frozen=True)
 class GivenGrant:
-    """A grant just given, with where it landed in the ledger."""
+    """A grant just given, where it landed in the ledger, and the citizen's signed receipt."""
 
     grant: Grant
     leaf: ledger.LeafReceipt
+    receipt: str
 
 
 def _positive(name: str, value: int, most: int) -> int:
@@ -104,8 +106,18 @@ def validate_request(request: GrantRequest) -> GrantRequest:
     )
 
 
-def give_grant(session: Session, vault: Vault, actor: Actor, request: GrantRequest) -> GivenGrant:
-    """Record the person's yes (or their helper's, with permission) and log it."""
+def give_grant(
+    session: Session,
+    vault: Vault,
+    actor: Actor,
+    request: GrantRequest,
+    *,
+    issuer: str | None = None,
+) -> GivenGrant:
+    """Record the person's yes (or their helper's, with permission), log it, sign a receipt.
+
+    ``issuer`` names the receipt's signer (default: the ledger origin).
+    """
     request = validate_request(request)
     now = vault.clock()
     delegation_id = authorise(session, actor, "answer_requests", now)
@@ -149,7 +161,8 @@ def give_grant(session: Session, vault: Vault, actor: Actor, request: GrantReque
             )
         ],
     )
-    return GivenGrant(grant, leaf)
+    receipt = receipts.issue_receipt(vault, grant, leaf, "given", issuer or vault.ledger_origin)
+    return GivenGrant(grant, leaf, receipt)
 
 
 def get_grant(session: Session, grant_id: str) -> Grant:
@@ -160,18 +173,35 @@ def get_grant(session: Session, grant_id: str) -> Grant:
     return grant
 
 
-def revoke_grant(
+def _revoke(
     session: Session, vault: Vault, actor: Actor, grant_id: str
-) -> ledger.LeafReceipt | None:
-    """Stop sharing: the citizen (or a helper allowed to answer requests) ends a grant."""
+) -> tuple[Grant, ledger.LeafReceipt | None]:
     grant = session.get(Grant, grant_id)
     if grant is None or grant.citizen_id != actor.citizen_id:
         raise NotFound("We could not find that permission.")
     authorise(session, actor, "answer_requests", vault.clock())
     if grant.revoked_at is not None:
-        return None
+        return grant, None
     citizen = get_citizen(session, grant.citizen_id)
-    return revoke_grant_row(session, vault, grant, actor.label, citizen_ref(vault, citizen))
+    return grant, revoke_grant_row(session, vault, grant, actor.label, citizen_ref(vault, citizen))
+
+
+def revoke_grant(
+    session: Session, vault: Vault, actor: Actor, grant_id: str
+) -> ledger.LeafReceipt | None:
+    """Stop sharing: the citizen (or a helper allowed to answer requests) ends a grant."""
+    return _revoke(session, vault, actor, grant_id)[1]
+
+
+def revoke_grant_with_receipt(
+    session: Session, vault: Vault, actor: Actor, grant_id: str, *, issuer: str | None = None
+) -> tuple[ledger.LeafReceipt, str] | None:
+    """Stop sharing and sign the citizen a receipt; None if it was already stopped."""
+    grant, leaf = _revoke(session, vault, actor, grant_id)
+    if leaf is None:
+        return None
+    receipt = receipts.issue_receipt(vault, grant, leaf, "withdrawn", issuer or vault.ledger_origin)
+    return leaf, receipt
 
 
 def revoke_grant_row(
