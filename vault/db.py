@@ -60,7 +60,13 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, synchronous: str = "FULL") -
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                raise StorageError(
+                    f"The folder for the database, {folder}, cannot be made."
+                ) from None
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

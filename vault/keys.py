@@ -166,6 +166,11 @@ class LocalKeyFileProvider:
         version = _parse_header(blob)
         entry = self._state.entry(version)
         if entry is None:
+            # `tellonce keys rotate` may have added this version since we read the file: a
+            # running service must still read the keys it re-wrapped.
+            self.reload()
+            entry = self._state.entry(version)
+        if entry is None:
             raise KeyProviderError(
                 f"This was locked with key version {version}, which this key file does not have."
             )

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from vault import keys as keyfile
 from vault import ledger
-from vault.db import session_scope
+from vault.db import check_database, session_scope
 from vault.errors import VaultError
 from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.migrate import upgrade
@@ -46,8 +46,17 @@ def _app() -> Flask:
 @contextmanager
 def _services() -> Iterator[Services]:
     app = _app()
-    with app.app_context():
-        yield services(app)
+    state = services(app)
+    try:
+        # Say plainly that the database is not there, before any command starts changing
+        # things (a rotation would otherwise add a key version and then fail).
+        check_database(state.engine)
+        with app.app_context():
+            yield state
+    finally:
+        # Close pooled connections now: a command run in-process (tests, scripts) must not
+        # leave them open for the garbage collector.
+        state.engine.dispose()
 
 
 @click.group()
@@ -88,8 +97,8 @@ def keys_init() -> None:
 def keys_rotate() -> None:
     """Add a new key version and re-wrap every data key under it, while the service runs."""
     path = from_environment()["KEY_FILE"]
-    version = keyfile.add_key_version(path)
     with _services() as state:
+        version = keyfile.add_key_version(path)
         state.vault.keys.reload()  # type: ignore[attr-defined]
         with session_scope(state.engine) as session:
             total = count_to_rewrap(session, state.vault)

@@ -14,8 +14,11 @@ INSTANCE = Path(os.environ.get("TELLONCE_INSTANCE", PROJECT_ROOT / "instance"))
 def from_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the app's settings from environment variables (or a given mapping)."""
     env = dict(os.environ if env is None else env)
-    base_url = env.get("BASE_URL", f"http://localhost:{env.get('PORT', '5000')}").rstrip("/")
-    host = urlsplit(base_url).netloc or "localhost"
+    explicit_base_url = env.get("BASE_URL")
+    base_url = (explicit_base_url or f"http://localhost:{env.get('PORT', '5000')}").rstrip("/")
+    # The ledger origin is signed into every checkpoint, so it must not follow the port of a
+    # development server (checkpoints would stop verifying); only BASE_URL names it.
+    host = (urlsplit(explicit_base_url).netloc if explicit_base_url else "") or "localhost"
     return {
         "DATABASE_URL": env.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'tellonce.db'}"),
         "KEY_FILE": env.get("TELLONCE_KEY_FILE", str(INSTANCE / "keys.json")),
