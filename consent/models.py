@@ -102,3 +102,24 @@ class AccessEvent(SQLModel, table=True):
     result: str = Field(max_length=16)  # served | refused
     reason: str | None = Field(default=None, max_length=200)
     at: datetime = _when()
+
+
+class Invitation(SQLModel, table=True):
+    """A citizen's one-time invitation for a support worker, with the scopes on offer.
+
+    Only a hash of the code is kept; the code itself is shown once (or sent once).
+    """
+
+    __tablename__ = "invitation"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    citizen_id: str = Field(foreign_key="citizen.id", max_length=36, index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = _json()
+    delegation_ends_at: datetime = _when()
+    created_by: str = Field(max_length=80)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    used_at: datetime | None = _when(nullable=True)
+    used_by: str | None = Field(default=None, max_length=36)
+    revoked_at: datetime | None = _when(nullable=True)

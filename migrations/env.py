@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import consent.models  # noqa: F401  (register the consent tables)
-import vault.models  # noqa: F401  (register the vault tables)
+import vault.models
+import vault.signin_models  # noqa: F401  (register the sign-in tables)
 from vault.db import make_engine
 
 config = context.config

@@ -31,6 +31,10 @@ from vault.services import Vault
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES_IN_ORDER = [
+    "web_session",
+    "passkey",
+    "sign_in_link",
+    "invitation",
     "access_event",
     "grant",
     "delegation",

@@ -14,6 +14,7 @@ from vault.events import CITIZEN_ERASED
 from vault.models import Account, DataPoint, StorySection
 from vault.records import data_point_history, story_history
 from vault.services import Vault
+from vault.signin_models import Passkey, WebSession
 
 
 def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str, Any]:
@@ -91,6 +92,9 @@ def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     citizen.status = "erased"
     citizen.erased_at = vault.clock()
     session.add(citizen)
+    accounts = select(col(Account.id)).where(col(Account.citizen_id) == citizen_id)
+    session.execute(delete(WebSession).where(col(WebSession.account_id).in_(accounts)))
+    session.execute(delete(Passkey).where(col(Passkey.account_id).in_(accounts)))
     session.execute(delete(Account).where(col(Account.citizen_id) == citizen_id))
     ledger.append(
         session,

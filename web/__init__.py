@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from govuk_frontend_wtf.main import WTFormsHelpers
+from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 import consent.events  # noqa: F401  (declare the consent ledger event kinds)
 import vault.events  # noqa: F401  (declare the vault ledger event kinds)
@@ -35,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = keys.derive_secret("flask-session-key").hex()
 
+    _init_pages(app)
+
     from web.errors import register_error_handlers
     from web.health import bp as health_bp
     from web.ledger_api import bp as ledger_bp
@@ -42,4 +47,39 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(ledger_bp, url_prefix="/ledger")
+    csrf.exempt(ledger_bp)
+    csrf.exempt(health_bp)
     return app
+
+
+csrf = CSRFProtect()
+
+
+def _init_pages(app: Flask) -> None:
+    """Templates, forms, languages, sign-in state and the people-facing blueprints."""
+    from web import assets, auth, citizen, workers
+    from web.i18n import init_i18n
+    from web.pages import page_context
+    from web.signin_state import load_signed_in, no_store
+
+    app.jinja_loader = ChoiceLoader(
+        [
+            app.jinja_loader,  # type: ignore[list-item]
+            PrefixLoader(
+                {
+                    "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),
+                    "govuk_frontend_wtf": PackageLoader("govuk_frontend_wtf"),
+                }
+            ),
+        ]
+    )
+    WTFormsHelpers(app)
+    csrf.init_app(app)
+    init_i18n(app)
+    app.before_request(load_signed_in)
+    app.after_request(no_store)
+    app.context_processor(page_context)
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(citizen.bp)
+    app.register_blueprint(workers.bp)
