@@ -1,47 +1,81 @@
-"""The citizen's pages: home, story, information, sharing, who has seen it."""
+"""The citizen's pages: home, story, information, sharing, who has seen it, download, delete.
+
+The routes live in a few modules by meaning (story, information, sharing, account), all on
+the one ``citizen`` blueprint defined in ``web.citizen_base``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from dataclasses import dataclass
+from datetime import datetime
 
+from flask import render_template, url_for
+from flask_babel import gettext as _
+
+from consent.access import access_events_for_citizen
+from consent.grants import grants_for_citizen
+from vault.records import current_data_points
+from web import citizen_account, citizen_format, citizen_info, citizen_sharing, citizen_story
+from web.citizen_base import actor, allowed, bp, department_name, render
 from web.signin_state import actor_required
+from web.state import unit_of_work
 
-bp = Blueprint("citizen", __name__)
+__all__ = [
+    "bp",
+    "citizen_account",
+    "citizen_format",
+    "citizen_info",
+    "citizen_sharing",
+    "citizen_story",
+]
+
+NEWS_ITEMS = 6
+
+
+@dataclass(frozen=True)
+class News:
+    """One line of 'what's new'."""
+
+    at: datetime
+    text: str
+    href: str
+
+
+def whats_new(citizen_id: str) -> list[News]:
+    """The latest few things that happened: uses, sharing given or stopped, corrections."""
+    news: list[News] = []
+    with unit_of_work() as (session, vault):
+        for event in access_events_for_citizen(session, citizen_id, limit=NEWS_ITEMS):
+            who = department_name(event.department_id)
+            text = (
+                _("%(who)s saw your information.", who=who)
+                if event.result == "served"
+                else _("%(who)s asked for your information and was refused.", who=who)
+            )
+            news.append(News(event.at, text, url_for("citizen.access")))
+        for grant in grants_for_citizen(session, citizen_id)[:NEWS_ITEMS]:
+            who = department_name(grant.department_id)
+            href = url_for("citizen.consents")
+            news.append(
+                News(grant.created_at, _("You started sharing with %(who)s.", who=who), href)
+            )
+            if grant.revoked_at is not None:
+                text = _("Sharing with %(who)s was stopped.", who=who)
+                news.append(News(grant.revoked_at, text, href))
+        for point in current_data_points(session, vault, citizen_id):
+            if point.version > 1:
+                href = url_for("citizen.information_history", key=point.key)
+                text = _("%(label)s was changed.", label=_(point.label))
+                news.append(News(point.recorded_at, text, href))
+    return sorted(news, key=lambda n: n.at, reverse=True)[:NEWS_ITEMS]
 
 
 @bp.get("/")
 @actor_required
 def home() -> str:
     """What's new."""
-    return render_template("citizen/home.html")
-
-
-@bp.get("/story")
-@actor_required
-def story() -> str:
-    """My story, by topic."""
-    return render_template("citizen/home.html")
-
-
-@bp.get("/information")
-@actor_required
-def information() -> str:
-    """My information."""
-    return render_template("citizen/home.html")
-
-
-@bp.get("/sharing")
-@actor_required
-def consents() -> str:
-    """Who I share with."""
-    return render_template("citizen/home.html")
-
-
-@bp.get("/who-has-seen-it")
-@actor_required
-def access() -> str:
-    """Every time my information was used."""
-    return render_template("citizen/home.html")
+    allowed("view")
+    return render("citizen/home.html", news=whats_new(actor().citizen_id))
 
 
 @bp.get("/about-the-record")
