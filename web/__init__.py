@@ -57,8 +57,9 @@ csrf = CSRFProtect()
 
 def _init_pages(app: Flask) -> None:
     """Templates, forms, languages, sign-in state and the people-facing blueprints."""
-    from web import assets, auth, citizen, workers
+    from web import assets, auth, citizen, helpers_pages, workers
     from web.i18n import init_i18n
+    from web.limits import init_limits
     from web.pages import page_context
     from web.signin_state import load_signed_in, no_store
 
@@ -83,3 +84,5 @@ def _init_pages(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(citizen.bp)
     app.register_blueprint(workers.bp)
+    app.register_blueprint(helpers_pages.bp)
+    init_limits(app)  # after the blueprints: it wraps their sign-in views

@@ -195,6 +195,29 @@ def demo_seed() -> None:
     click.echo("Added the demo data." if made else "The demo data is already there.")
 
 
+@main.group()
+def citizen() -> None:
+    """People's accounts."""
+
+
+@citizen.command("invite")
+@click.option("--email", required=True, help="The person's email address.")
+@click.option("--print-link", is_flag=True, help="Also print the link (when there is no mail).")
+@_fail_plainly
+def citizen_invite(email: str, print_link: bool) -> None:
+    """Start an account for someone: email them a link to finish signing up."""
+    from flask import current_app
+
+    from web.workers import send_signup_invite
+
+    # Links are built as the web pages build them, from BASE_URL (in a request context).
+    with _services(), current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        link = send_signup_invite(email)
+    click.echo("We sent a link to finish signing up.")
+    if print_link:
+        click.echo(link)
+
+
 @main.command()
 @click.option("--host", default="localhost", show_default=True)
 @click.option("--port", default=5000, show_default=True, envvar="PORT", type=int)

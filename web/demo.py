@@ -1,15 +1,26 @@
-"""Demo data: one citizen, Sam, with a little story and some facts. Safe to run twice."""
+"""Demo data: Sam, a citizen with a little story and some facts, and Jo, who helps Sam.
+
+Safe to run twice: each piece is made only if it is missing.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
+from consent.actors import active_delegation
+from consent.actors import citizen as citizen_actor
+from consent.delegations import give_delegation
 from vault.accounts import create_account, find_account
 from vault.citizens import create_citizen
 from vault.records import record_data_point, record_story_section
 from vault.services import Vault
 
 DEMO_CITIZEN_EMAIL = "sam@example.org"
+DEMO_WORKER_EMAIL = "jo@example.org"
+DEMO_WORKER_SCOPES = ("view", "answer_requests")
+DEMO_WORKER_DAYS = 180
 
 DEMO_FACTS = {
     "identity.name": "Sam Taylor",
@@ -39,7 +50,13 @@ DEMO_STORY = {
 
 
 def seed_demo(session: Session, vault: Vault) -> bool:
-    """Create the demo citizen if they are not there yet; say whether anything was made."""
+    """Create whatever of the demo data is missing; say whether anything was made."""
+    made_citizen = _seed_citizen(session, vault)
+    made_worker = _seed_worker(session, vault)
+    return made_citizen or made_worker
+
+
+def _seed_citizen(session: Session, vault: Vault) -> bool:
     if find_account(session, vault, DEMO_CITIZEN_EMAIL) is not None:
         return False
     citizen = create_citizen(session, vault)
@@ -54,4 +71,27 @@ def seed_demo(session: Session, vault: Vault) -> bool:
         record_story_section(
             session, vault, citizen.id, topic, text, recorded_by=by, sensitivity=sensitivity
         )
+    return True
+
+
+def _seed_worker(session: Session, vault: Vault) -> bool:
+    """Jo, a support worker (an account with no vault of their own), invited by Sam."""
+    sam = find_account(session, vault, DEMO_CITIZEN_EMAIL)
+    if sam is None or sam.citizen_id is None:
+        return False
+    jo = find_account(session, vault, DEMO_WORKER_EMAIL)
+    made = jo is None
+    if jo is None:
+        jo = create_account(session, vault, DEMO_WORKER_EMAIL)
+    if active_delegation(session, sam.citizen_id, jo.id, vault.clock()) is not None:
+        return made
+    # Given by Sam, exactly as if Sam had invited Jo: the ledger records Sam's choice.
+    give_delegation(
+        session,
+        vault,
+        citizen_actor(sam.id, sam.citizen_id),
+        jo.id,
+        DEMO_WORKER_SCOPES,
+        vault.clock() + timedelta(days=DEMO_WORKER_DAYS),
+    )
     return True

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g, request, url_for
 from flask_babel import gettext as _
 
+from consent.actors import active_delegation
 from vault.errors import VaultError
 from vault.records import current_data_points
 from web.signin_state import current_actor
@@ -26,6 +27,8 @@ def _menu() -> list[dict[str, Any]]:
             (_("Sharing"), url_for("citizen.consents")),
             (_("Who has seen it"), url_for("citizen.access")),
         ]
+    if actor is not None and actor.kind == "citizen":
+        items.append((_("People helping me"), url_for("helpers.list_helpers")))
     if actor is None or actor.kind == "worker" or g.get("helps_anyone"):
         items.append((_("People I help"), url_for("workers.people")))
     items.append((_("Sign out"), url_for("auth.sign_out_page")))
@@ -39,6 +42,12 @@ def acting_for_name() -> str | None:
         return None
     try:
         with unit_of_work() as (session, vault):
+            # No banner once their help has ended, and no name without the "view" scope.
+            live = active_delegation(session, actor.citizen_id, actor.account_id, vault.clock())
+            if live is None:
+                return None
+            if "view" not in live.scopes:
+                return _("someone who asked for your help")
             names = current_data_points(session, vault, actor.citizen_id, ["identity.name"])
     except VaultError:
         names = []

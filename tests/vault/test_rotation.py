@@ -198,22 +198,22 @@ def test_keys_commands_end_to_end(cli_env: dict[str, str]) -> None:
     assert _run(cli_env, "keys", "init")[0] == 0
     assert _run(cli_env, "db", "upgrade")[0] == 0
     assert _run(cli_env, "demo", "seed") == (0, "Added the demo data.\n")
-    assert _status(cli_env) == {1: "citizens 1 accounts 1 current"}
+    assert _status(cli_env) == {1: "citizens 1 accounts 2 current"}
 
     # A rotation that stopped half way: version 2 is current, but nothing is re-wrapped.
     add_key_version(cli_env["TELLONCE_KEY_FILE"])
     code, out = _run(cli_env, "keys", "retire", "1")
     assert code != 0
-    assert out == "Error: 2 data keys still use version 1. Run `tellonce keys rotate` first.\n"
-    assert _status(cli_env) == {1: "citizens 1 accounts 1", 2: "citizens 0 accounts 0 current"}
+    assert out == "Error: 3 data keys still use version 1. Run `tellonce keys rotate` first.\n"
+    assert _status(cli_env) == {1: "citizens 1 accounts 2", 2: "citizens 0 accounts 0 current"}
 
     code, out = _run(cli_env, "keys", "rotate")
     assert code == 0, out
-    assert "Key version 3 is now current; re-wrapped 2 data keys." in out
+    assert "Key version 3 is now current; re-wrapped 3 data keys." in out
     assert _status(cli_env) == {
         1: "citizens 0 accounts 0",
         2: "citizens 0 accounts 0",
-        3: "citizens 1 accounts 1 current",
+        3: "citizens 1 accounts 2 current",
     }
     assert _run(cli_env, "keys", "retire", "1") == (0, "Key version 1 is retired.\n")
     assert _run(cli_env, "keys", "retire", "2") == (0, "Key version 2 is retired.\n")
