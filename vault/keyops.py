@@ -29,7 +29,7 @@ def key_versions_in_use(session: Session) -> dict[str, Counter[int]]:
     for name, table in (("citizens", _table(Citizen)), ("accounts", _table(Account))):
         rows = session.execute(
             select(table.c.kek_version, func.count())
-            .where(table.c.wrapped_key.is_not(None))
+            .where(table.c.wrapped_key.is_not(None), table.c.kek_version > 0)
             .group_by(table.c.kek_version)
         )
         result[name] = Counter({int(v): int(n) for v, n in rows if v is not None})
@@ -53,7 +53,11 @@ def rewrap_all(
                 rows = (
                     session.execute(
                         select(model)
-                        .where(table.c.wrapped_key.is_not(None), table.c.kek_version != target)
+                        .where(
+                            table.c.wrapped_key.is_not(None),
+                            table.c.kek_version > 0,
+                            table.c.kek_version != target,
+                        )
                         .limit(BATCH)
                         # Lock the rows so an erasure running now cannot be undone by us
                         # writing a re-wrapped key back over its deleted one.
@@ -86,7 +90,11 @@ def count_to_rewrap(session: Session, vault: Vault) -> int:
             session.execute(
                 select(func.count())
                 .select_from(model)
-                .where(table.c.wrapped_key.is_not(None), table.c.kek_version != target)
+                .where(
+                    table.c.wrapped_key.is_not(None),
+                    table.c.kek_version > 0,
+                    table.c.kek_version != target,
+                )
             ).scalar()
             or 0
         )

@@ -80,6 +80,9 @@ def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str,
     }
 
 
+ERASED_KEY_VERSION = 0
+
+
 def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     """Destroy a citizen's data key so nothing of theirs can ever be read again."""
     citizen = get_citizen(session, citizen_id)
@@ -95,7 +98,16 @@ def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     accounts = select(col(Account.id)).where(col(Account.citizen_id) == citizen_id)
     session.execute(delete(WebSession).where(col(WebSession.account_id).in_(accounts)))
     session.execute(delete(Passkey).where(col(Passkey.account_id).in_(accounts)))
-    session.execute(delete(Account).where(col(Account.citizen_id) == citizen_id))
+    # Accounts are emptied, not deleted: a helper's delegations for other people still point
+    # at the account (and the ledger vouches for them), but nobody can ever sign in with it.
+    for account in session.execute(
+        select(Account).where(col(Account.citizen_id) == citizen_id)
+    ).scalars():
+        account.email_lookup = f"erased:{account.id}"
+        account.email_sealed = b""
+        account.wrapped_key = b""
+        account.kek_version = ERASED_KEY_VERSION
+        session.add(account)
     ledger.append(
         session,
         vault,
