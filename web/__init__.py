@@ -35,6 +35,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"], synchronous=app.config["SQLITE_SYNCHRONOUS"]
     )
     app.extensions["tellonce"] = Services(engine=engine, vault=vault_services)
+    # Flask's own cookie only carries the CSRF token; give it the same protection.
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = keys.derive_secret("flask-session-key").hex()
 

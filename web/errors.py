@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_babel import gettext as _
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from consent.errors import GrantNotUsable, NotAllowed
@@ -40,6 +42,44 @@ def error_response(status: int, error: str, message: str) -> Response:
     return response
 
 
+# Machine-facing paths answer in JSON; everything else is a page a person reads.
+JSON_PATHS = ("/api/", "/oauth/", "/ledger/", "/healthz", "/.well-known/", "/jwks.json")
+
+
+def wants_json() -> bool:
+    """Say whether this request is from a program (JSON) rather than a person (a page)."""
+    return request.path.startswith(JSON_PATHS) or request.is_json
+
+
+def _page(status: int, message: str) -> Response:
+    headings = {
+        400: _("Something was not right"),
+        403: _("You cannot do this"),
+        404: _("Page not found"),
+        410: _("This has been deleted"),
+        429: _("Too many tries"),
+    }
+    heading = headings.get(status, _("Sorry, something went wrong"))
+    try:
+        body = render_template("errors/page.html", heading=heading, message=message)
+    except Exception:  # an error page must never fail in turn
+        safe_heading, safe_message = escape(heading), escape(message)
+        body = (
+            f"<!DOCTYPE html><title>{safe_heading}</title>"
+            f"<h1>{safe_heading}</h1><p>{safe_message}</p>"
+        )
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def answer(status: int, error: str, message: str) -> Response:
+    """An error in the form the caller can read: JSON for programs, a page for people."""
+    if wants_json():
+        return error_response(status, error, message)
+    return _page(status, message)
+
+
 def status_for(exc: VaultError) -> tuple[int, str]:
     """The HTTP status and error code for a domain error."""
     for kind, status, code in STATUS:
@@ -56,12 +96,21 @@ def register_error_handlers(app: Flask) -> None:
         status, code = status_for(exc)
         # Log the kind of error and the route only: messages are plain, but be sparing.
         log.info("refused %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(status, code, exc.message)
+        return answer(status, code, exc.message)
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if not wants_json():
+            plain = {
+                400: _("Something in the form was not right. Go back and try again."),
+                403: _("You cannot see this page."),
+                404: _("Check the web address, or go to the home page."),
+                405: _("Check the web address, or go to the home page."),
+            }
+            return _page(status, plain.get(status, _("Try again later.")))
         return error_response(
-            exc.code or 500,
+            status,
             (exc.name or "error").lower().replace(" ", "_"),
             exc.description or "Something went wrong.",
         )
@@ -69,4 +118,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:
         log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.path)
-        return error_response(500, "server_error", "Something went wrong on our side. Try again.")
+        return answer(500, "server_error", "Something went wrong on our side. Try again.")

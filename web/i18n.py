@@ -36,6 +36,8 @@ def choose(code: str) -> Response:
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel with our translations folder and language choice."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    # People read times in UK time, whatever the server's clock zone.
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/London")
     Babel(app, locale_selector=current_language)
     app.add_template_global(current_language)
     app.register_blueprint(bp)
