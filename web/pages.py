@@ -31,6 +31,8 @@ def _menu() -> list[dict[str, Any]]:
         items.append((_("People helping me"), url_for("helpers.list_helpers")))
     if actor is None or actor.kind == "worker" or g.get("helps_anyone"):
         items.append((_("People I help"), url_for("workers.people")))
+    if actor is None or actor.kind == "citizen":
+        items.append((_("Passkeys"), url_for("auth.passkeys")))
     items.append((_("Sign out"), url_for("auth.sign_out_page")))
     return [{"text": text, "href": href, "active": request.path == href} for text, href in items]
 
