@@ -4,7 +4,9 @@
 # After `source scripts/_setup.sh`: the current folder is the project root ($ROOT), and
 # `ensure_installed [EXTRA]` makes .venv if needed and installs the project into it
 # (with an optional extra such as "test") unless nothing has changed since last time.
-# $PY is the virtual environment's Python, $VENV its folder.
+# $PY is the virtual environment's Python, $VENV its folder. `ensure_assets` installs the
+# npm packages (GOV.UK Frontend) when package-lock.json changed; `compile_translations`
+# compiles the Welsh catalogue.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 VENV="$ROOT/.venv"
@@ -87,4 +89,31 @@ _release_lock() {
         flock -u 9
         exec 9<&-
     fi
+}
+
+ensure_assets() {
+    # GOV.UK Frontend from npm into node_modules/, again only when package-lock.json (or
+    # package.json, if there is no lock) has changed since the last install.
+    local lock=package-lock.json stamp="$ROOT/node_modules/.tellonce-installed"
+    [[ -f "$lock" ]] || lock=package.json
+    local want
+    want="$(sha256sum "$lock" | cut -d' ' -f1)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 ||
+        die "Tell Once needs npm for its page styles (GOV.UK Frontend). On Debian: apt-get install npm"
+    say "Installing GOV.UK Frontend from npm into node_modules..."
+    if [[ "$lock" == package-lock.json ]]; then
+        npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed (see above)."
+    else
+        npm install --no-audit --no-fund --loglevel=error >&2 || die "npm install failed (see above)."
+    fi
+    printf '%s\n' "$want" >"$stamp"
+}
+
+compile_translations() {
+    # The Welsh catalogue (.po, kept in git) becomes the .mo file the app reads (not in git).
+    "$VENV/bin/pybabel" -q compile -d "$ROOT/web/translations" ||
+        die "Could not compile the Welsh translations (see above)."
 }
