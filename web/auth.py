@@ -343,7 +343,7 @@ def passkey_remove(passkey_id: str) -> Any:
     """Ask, then remove one passkey."""
     form = ConfirmForm()
     # Templates are rendered after the transaction ends: rendering opens its own (the
-    # "acting for" banner), which would wait on this one's SQLite write lock for ever.
+    # "acting for" banner), which would wait 30 s on this one's SQLite write lock, then fail.
     with unit_of_work() as (session, _vault):
         mine = {p.id: p for p in list_passkeys(session, g.account.id)}
         passkey = mine.get(passkey_id)
