@@ -8,6 +8,7 @@ changed row, a forged checkpoint), so an operator knows where to look.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,16 +46,31 @@ class VerifyReport:
 
 
 Progress = Callable[[int], object]
+_cursor_names = itertools.count()
 
 
 def _stream(session: Session, sql: str) -> Iterator[Any]:
-    connection = session.connection().execution_options(stream_results=True)
-    result = connection.exec_driver_sql(sql)
-    while True:
-        rows = result.fetchmany(STREAM_BATCH)
-        if not rows:
-            return
-        yield from rows
+    connection = session.connection()
+    # A DB-API cursor inside the session's transaction, giving plain tuples: wrapping a
+    # million rows in SQLAlchemy Row objects took longer than hashing them. PostgreSQL gets
+    # a named (server-side) cursor, so memory stays flat.
+    dbapi = connection.connection
+    if connection.dialect.supports_server_side_cursors:
+        cursor = dbapi.cursor(f"tellonce_verify_{next(_cursor_names)}")
+    else:
+        cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(STREAM_BATCH):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _raw(value: Any) -> bytes:
+    # SQLite lets a hand edit store text where bytes belong; that is a change to report,
+    # not a reason to crash.
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def verify_ledger(
@@ -92,7 +108,6 @@ def _verify_log(
     expected_roots = _checkpoints(session, vault, report)
     head = session.get(LedgerHead, 1)
     head_size = head.size if head else 0
-    builder = merkle.TreeBuilder()
     nodes = _stream(
         session,
         "SELECT level, idx, hash FROM ledger_node ORDER BY (idx + 1) * "
@@ -100,49 +115,63 @@ def _verify_log(
     )
     next_node = next(nodes, None)
     sha = hashlib.sha256
+    # The tree is rebuilt here from a plain stack of perfect-subtree roots (merkle.TreeBuilder's
+    # frontier), merging as each leaf arrives, so every node it completes is compared with the
+    # stored one in the order they are read, without building lists per leaf.
+    stack: list[bytes] = []
+    size = 0
     for idx, leaf, stored_hash in _stream(
         session, "SELECT idx, leaf, leaf_hash FROM ledger_entry ORDER BY idx"
     ):
-        if idx != builder.size:
-            if idx > builder.size:
-                report.add(f"Entry {builder.size} is missing.")
+        if idx != size:
+            if idx > size:
+                report.add(f"Entry {size} is missing.")
             else:
                 report.add(f"Entry {idx} appears twice.")
             return
-        leaf = bytes(leaf)
-        computed = sha(b"\x00" + leaf).digest()
-        if computed != bytes(stored_hash):
+        if type(leaf) is not bytes:
+            leaf = _raw(leaf)
+        node = sha(b"\x00" + leaf).digest()
+        if node != stored_hash and node != _raw(stored_hash):
             report.add(f"Entry {idx} has been changed: its hash does not match its content.")
-        for level, index, node in builder.append(computed):
-            if level == 0:
-                continue
-            if next_node is None or (int(next_node[0]), int(next_node[1])) != (level, index):
+        # Each trailing 1 bit of the size is a perfect subtree waiting to merge on the left.
+        index, level = size, 0
+        while index & 1:
+            node = sha(b"\x01" + stack.pop() + node).digest()
+            index >>= 1
+            level += 1
+            if next_node is None or next_node[0] != level or next_node[1] != index:
                 report.add(f"The stored tree is missing a hash near entry {idx}.")
-            elif bytes(next_node[2]) != node:
+            elif next_node[2] != node and _raw(next_node[2]) != node:
                 report.add(f"The stored tree hash above entry {idx} does not match the entries.")
             else:
                 next_node = next(nodes, None)
                 continue
             next_node = next(nodes, None)
-        size = builder.size
-        if size in expected_roots and expected_roots.pop(size) != builder.root():
+        stack.append(node)
+        size += 1
+        if size in expected_roots and expected_roots.pop(size) != _root(size, stack):
             report.add(
                 f"The first {size} entries do not match the checkpoint signed for them: "
                 "an entry at or before that point was edited, removed, added or moved."
             )
         if progress is not None and size % STREAM_BATCH == 0:
             progress(STREAM_BATCH)
-    report.size = builder.size
+    report.size = size
     if progress is not None:
-        progress(builder.size % STREAM_BATCH)
+        progress(size % STREAM_BATCH)
     if next_node is not None:
         report.add("The stored tree has hashes for entries that are not there.")
-    for size in sorted(expected_roots):
-        report.add(f"A checkpoint was signed for {size} entries, but only {builder.size} remain.")
-    if builder.size != head_size:
-        report.add(f"The ledger says it holds {head_size} entries, but {builder.size} are there.")
-    elif head is not None and b"".join(builder.frontier) != bytes(head.frontier):
+    for signed_size in sorted(expected_roots):
+        report.add(f"A checkpoint was signed for {signed_size} entries, but only {size} remain.")
+    if size != head_size:
+        report.add(f"The ledger says it holds {head_size} entries, but {size} are there.")
+    elif head is not None and b"".join(stack) != bytes(head.frontier):
         report.add("The ledger's record of its own tree does not match the entries.")
+
+
+def _root(size: int, stack: list[bytes]) -> bytes:
+    return merkle.TreeBuilder.from_frontier(size, stack).root()
 
 
 def _verify_rows(session: Session, report: VerifyReport, progress: Progress | None) -> None:
@@ -151,18 +180,25 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
         if kind.creates_rows:
             creating.setdefault(kind.table, []).append(kind.name)
         table = kind.sql_table
-        columns = [table.c[name] for name in kind.columns]
+        entry = LedgerEntry.__table__  # type: ignore[attr-defined]
+        # Core columns read by position (the vouched ones from the 4th on): the ORM result
+        # and by-name look-ups cost more per row than the digest itself.
         statement = (
-            select(col(LedgerEntry.idx), col(LedgerEntry.leaf), col(LedgerEntry.row_id), table)
-            .join_from(LedgerEntry, table, table.c.id == col(LedgerEntry.row_id), isouter=True)
-            .where(col(LedgerEntry.kind) == kind.name)
-            .order_by(col(LedgerEntry.idx))
+            select(
+                entry.c.idx,
+                entry.c.leaf,
+                table.c.id.label("described_id"),
+                *(table.c[name] for name in kind.columns),
+            )
+            .join_from(entry, table, table.c.id == entry.c.row_id, isouter=True)
+            .where(entry.c.kind == kind.name)
+            .order_by(entry.c.idx)
             .execution_options(stream_results=True, yield_per=STREAM_BATCH)
         )
-        for row in session.execute(statement):
+        for row in session.connection().execute(statement):
             report.rows_checked += 1
             idx, leaf = row[0], row[1]
-            if row._mapping[table.c.id] is None:
+            if row[2] is None:
                 report.add(f"Entry {idx} describes a {kind.table} row that has been removed.")
                 continue
             try:
@@ -170,16 +206,23 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
             except (ValueError, KeyError, TypeError):
                 report.add(f"Entry {idx} is not a ledger leaf we can read.")
                 continue
-            mapping = row._mapping
-            if digest_values(mapping[column] for column in columns) != vouched:
+            if digest_values(row[3:]) != vouched:
                 report.add(f"The {kind.table} row behind entry {idx} has been changed.")
     for table_name, kinds in creating.items():
         model_kind = next(k for k in event_kinds().values() if k.table == table_name)
         table = model_kind.sql_table
-        announced = select(col(LedgerEntry.row_id)).where(col(LedgerEntry.kind).in_(kinds))
-        unannounced = session.execute(
-            select(table.c.id).where(table.c.id.not_in(announced)).limit(1)
-        ).first()
+        # NOT EXISTS, not NOT IN: PostgreSQL runs NOT IN over a subquery too big for work_mem
+        # as a nested loop (hours at a million rows), NOT EXISTS as an anti-join.
+        announced = (
+            select(col(LedgerEntry.idx))
+            .where(
+                col(LedgerEntry.row_table) == table_name,
+                col(LedgerEntry.row_id) == table.c.id,
+                col(LedgerEntry.kind).in_(kinds),
+            )
+            .exists()
+        )
+        unannounced = session.execute(select(table.c.id).where(~announced).limit(1)).first()
         if unannounced is not None:
             report.add(f"A {table_name} row was added without a ledger entry.")
     if progress is not None:
