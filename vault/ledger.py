@@ -80,7 +80,9 @@ def leaf_bytes(event: LedgerEvent) -> bytes:
         "v": LEAF_FORMAT,
         "kind": kind.name,
         "at": event.at.isoformat(),
-        "ref": {"table": kind.table, "id": str(row_id)},
+        "ref": {"table": kind.table, "id": str(row_id)}
+        if kind.id_in_leaf
+        else {"table": kind.table},
         "row_sha256": row_digest(kind, event.row),
     }
     if event.citizen_ref is not None:

@@ -32,6 +32,9 @@ class EventKind:
     # True when every row of the table must have been announced by an event of this kind,
     # so that a row slipped in behind the ledger's back is reported.
     creates_rows: bool = False
+    # False when the row's id would name a person (a citizen's id): the leaf then says only
+    # which table, and the private ledger_entry.row_id column keeps the link for verify.
+    id_in_leaf: bool = True
 
     @property
     def table(self) -> str:
@@ -50,10 +53,15 @@ _KINDS: dict[str, EventKind] = {}
 
 
 def register_event_kind(
-    name: str, model: type[SQLModel], columns: Iterable[str], *, creates_rows: bool = False
+    name: str,
+    model: type[SQLModel],
+    columns: Iterable[str],
+    *,
+    creates_rows: bool = False,
+    id_in_leaf: bool = True,
 ) -> EventKind:
     """Declare an event kind; registering the same kind twice the same way is harmless."""
-    kind = EventKind(name, model, tuple(columns), creates_rows)
+    kind = EventKind(name, model, tuple(columns), creates_rows, id_in_leaf)
     existing = _KINDS.get(name)
     if existing is not None and existing != kind:
         raise LedgerError(f"The event kind {name} is declared twice in different ways.")

@@ -84,7 +84,9 @@ def test_create_citizen_makes_an_empty_vault_and_logs_it(db: Database, vault: Va
         assert current_story(s, vault, citizen_id) == []
     (leaf,) = _leaves(db)
     assert leaf["kind"] == "citizen.created"
-    assert leaf["ref"] == {"table": "citizen", "id": citizen_id}
+    # The public leaf names the table but never the citizen's id.
+    assert leaf["ref"] == {"table": "citizen"}
+    assert citizen_id not in json.dumps(leaf)
 
 
 def test_record_and_correct_keeps_the_old_version(
