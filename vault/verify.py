@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from vault import merkle, note
@@ -225,12 +225,21 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
         unannounced = session.execute(select(table.c.id).where(~announced).limit(1)).first()
         if unannounced is not None:
             report.add(f"A {table_name} row was added without a ledger entry.")
+    # Every event happens to a row once (recorded, given, revoked, erased...). A second leaf
+    # of the same kind for the same row is a replay, even one appended at the end with the
+    # tree rebuilt around it, where no checkpoint covers it yet.
+    replayed = session.execute(
+        select(func.max(col(LedgerEntry.idx)))
+        .group_by(col(LedgerEntry.kind), col(LedgerEntry.row_table), col(LedgerEntry.row_id))
+        .having(func.count() > 1)
+        .limit(1)
+    ).first()
+    if replayed is not None:
+        report.add(f"Entry {replayed[0]} repeats an earlier entry: it is a replay.")
     if progress is not None:
         progress(0)
 
 
 def node_count(session: Session) -> int:
     """How many inner tree hashes are stored (for status output)."""
-    from sqlalchemy import func
-
     return int(session.execute(select(func.count()).select_from(LedgerNode)).scalar() or 0)

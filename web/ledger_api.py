@@ -8,12 +8,10 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from vault import ledger
-from vault.errors import InvalidValue
+from vault.errors import InvalidValue, NotFound
 from web.state import unit_of_work
 
 bp = Blueprint("ledger", __name__)
-
-_count = fields.Integer(required=True, strict=False, validate=validate.Range(min=0))
 
 
 class EntriesQuery(Schema):
@@ -57,7 +55,7 @@ def checkpoint() -> Response:
         if latest is None or latest.size < ledger.head_size(session):
             latest = ledger.make_checkpoint(session, vault)
     if latest is None:
-        raise InvalidValue("The ledger is empty, so there is no checkpoint yet.")
+        raise NotFound("The ledger is empty, so there is no checkpoint yet.")
     return _no_cache(Response(latest.note, mimetype="text/plain"))
 
 

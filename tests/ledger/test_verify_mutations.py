@@ -282,6 +282,26 @@ def test_an_inserted_entry_is_caught(
 
 
 @FAST
+@given(copy_of=st.integers(0, SIZE - 1))
+@example(copy_of=0)
+@example(copy_of=SIZE - 1)
+def test_a_replayed_entry_appended_at_the_end_is_caught_by_the_rows(
+    big_log: BigLog, copy_of: int
+) -> None:
+    # No checkpoint covers the end yet, so only the row check can see that the same row is
+    # announced twice.
+    def mutate(connection: Connection) -> None:
+        forged = tamper.entry_of(connection, copy_of)
+        forged["idx"] = SIZE
+        connection.execute(insert(ENTRY).values(**forged))
+        tamper.rebuild_tree(connection)
+
+    report = big_log.check(mutate, rows=True)
+    _assert_caught(report, f"copy of {copy_of} appended and rebuilt")
+    assert any("replay" in problem or "changed" in problem for problem in report.problems)
+
+
+@FAST
 @given(keep=st.integers(1, SIZE - 1), rebuild=st.booleans())
 @example(keep=1, rebuild=True)
 @example(keep=SIZE - 1, rebuild=False)
