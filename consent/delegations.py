@@ -22,13 +22,18 @@ from vault.services import Vault
 MAX_DELEGATION = timedelta(days=366)
 
 
-def _clean_scopes(scopes: Iterable[str]) -> list[str]:
+def check_terms(scopes: Iterable[str], ends_at: datetime, now: datetime) -> list[str]:
+    """Check what a helper may do and until when; return the scopes in their usual order."""
     chosen = set(scopes)
     unknown = chosen - set(SCOPES)
     if unknown:
         raise InvalidValue("Choose what your helper can do from the list.")
     if not chosen:
         raise InvalidValue("Choose at least one thing your helper can do.")
+    if ends_at <= now:
+        raise InvalidValue("The end date must be in the future.")
+    if ends_at - now > MAX_DELEGATION:
+        raise InvalidValue("The end date must be within one year.")
     return [scope for scope in SCOPES if scope in chosen]
 
 
@@ -44,11 +49,7 @@ def give_delegation(
     if actor.kind != "citizen":
         raise NotAllowed("Only the person themselves can choose who helps them.")
     now = vault.clock()
-    clean = _clean_scopes(scopes)
-    if ends_at <= now:
-        raise InvalidValue("The end date must be in the future.")
-    if ends_at - now > MAX_DELEGATION:
-        raise InvalidValue("The end date must be within one year.")
+    clean = check_terms(scopes, ends_at, now)
     worker_account = get_account(session, worker_account_id)
     if worker_account.citizen_id == actor.citizen_id:
         raise InvalidValue("You cannot choose yourself as your helper.")

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from consent.actors import SCOPES, Actor, active_delegation
+from consent.actors import Actor, active_delegation
 from consent.actors import citizen as citizen_actor
-from consent.delegations import MAX_DELEGATION, give_delegation, revoke_delegation
+from consent.delegations import check_terms, give_delegation, revoke_delegation
 from consent.errors import NotAllowed
 from consent.models import Delegation, Invitation
 from vault.accounts import get_account
@@ -55,15 +55,6 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
 
 
-def _clean_scopes(scopes: Iterable[str]) -> list[str]:
-    chosen = set(scopes)
-    if chosen - set(SCOPES):
-        raise InvalidValue("Choose what your helper can do from the list.")
-    if not chosen:
-        raise InvalidValue("Choose at least one thing your helper can do.")
-    return [scope for scope in SCOPES if scope in chosen]
-
-
 def create_invitation(
     session: Session,
     vault: Vault,
@@ -75,11 +66,8 @@ def create_invitation(
     if actor.kind != "citizen":
         raise NotAllowed("Only the person themselves can invite a helper.")
     now = vault.clock()
-    clean = _clean_scopes(scopes)
-    if delegation_ends_at <= now:
-        raise InvalidValue("The date must be in the future.")
-    if delegation_ends_at - now > MAX_DELEGATION:
-        raise InvalidValue("The date must be within one year from today.")
+    # The same terms a delegation will have, checked by the same rule.
+    clean = check_terms(scopes, delegation_ends_at, now)
     code = _new_code()
     invitation = Invitation(
         citizen_id=actor.citizen_id,
