@@ -82,6 +82,16 @@ def _my_delegation(db: Session, actor: Actor, delegation_id: str, now: datetime)
     return found
 
 
+def _my_helper(delegation_id: str) -> tuple[Delegation, str] | None:
+    """One of this citizen's live helpers and their email, or None if there is no such one."""
+    try:
+        with unit_of_work() as (db, vault):
+            found = _my_delegation(db, g.actor, delegation_id, vault.clock())
+            return found, account_email(vault, get_account(db, found.worker_account_id))
+    except NotFound:
+        return None
+
+
 def _not_found() -> Response:
     return make_response(render_template("helpers/not_found.html"), 404)
 
@@ -233,12 +243,10 @@ def cancel_code(invitation_id: str) -> Any:
 @citizen_only
 def remove(delegation_id: str) -> Any:
     """Are you sure? Then the helper can no longer do anything for you."""
-    try:
-        with unit_of_work() as (db, vault):
-            found = _my_delegation(db, g.actor, delegation_id, vault.clock())
-            email = account_email(vault, get_account(db, found.worker_account_id))
-    except NotFound:
+    mine = _my_helper(delegation_id)
+    if mine is None:
         return _not_found()
+    _found, email = mine
     form = ConfirmForm()
     if form.validate_on_submit():
         with unit_of_work() as (db, vault):
@@ -252,12 +260,10 @@ def remove(delegation_id: str) -> Any:
 @citizen_only
 def change(delegation_id: str) -> Any:
     """Choose again what this helper can do."""
-    try:
-        with unit_of_work() as (db, vault):
-            found = _my_delegation(db, g.actor, delegation_id, vault.clock())
-            email = account_email(vault, get_account(db, found.worker_account_id))
-    except NotFound:
+    mine = _my_helper(delegation_id)
+    if mine is None:
         return _not_found()
+    found, email = mine
     form = ScopesForm(data={"scopes": list(found.scopes)})
     if form.validate_on_submit():
         session["change"] = {"id": delegation_id, "scopes": list(form.scopes.data or [])}
@@ -272,12 +278,10 @@ def change_check(delegation_id: str) -> Any:
     journey = session.get("change", {})
     if journey.get("id") != delegation_id or not journey.get("scopes"):
         return redirect(url_for("helpers.change", delegation_id=delegation_id))
-    try:
-        with unit_of_work() as (db, vault):
-            found = _my_delegation(db, g.actor, delegation_id, vault.clock())
-            email = account_email(vault, get_account(db, found.worker_account_id))
-    except NotFound:
+    mine = _my_helper(delegation_id)
+    if mine is None:
         return _not_found()
+    _found, email = mine
     form = ConfirmForm()
     if form.validate_on_submit():
         with unit_of_work() as (db, vault):
