@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import connectors.models  # noqa: F401  (register the department and OAuth tables)
 import consent.models  # noqa: F401  (register the consent tables)
 import vault.models
 import vault.signin_models  # noqa: F401  (register the sign-in tables)

@@ -35,6 +35,10 @@ TABLES_IN_ORDER = [
     "passkey",
     "sign_in_link",
     "invitation",
+    "oauth_token",
+    "authorization_code",
+    "pushed_request",
+    "seen_jti",
     "access_event",
     "grant",
     "delegation",
@@ -44,6 +48,7 @@ TABLES_IN_ORDER = [
     "ledger_entry",
     "ledger_node",
     "ledger_checkpoint",
+    "department",
     "citizen",
 ]
 
