@@ -19,6 +19,7 @@ from vault.errors import VaultError
 from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.migrate import upgrade
 from vault.verify import verify_ledger
+from web.cli_departments import department
 from web.config import from_environment
 from web.state import Services, services
 
@@ -62,6 +63,9 @@ def _services() -> Iterator[Services]:
 @click.group()
 def main() -> None:
     """Tell Once: operate the vault, its keys and its ledger."""
+
+
+main.add_command(department)
 
 
 @main.group()
@@ -187,11 +191,14 @@ def demo() -> None:
 @demo.command("seed")
 @_fail_plainly
 def demo_seed() -> None:
-    """Add the demo citizen (sam@example.org) if missing."""
-    from web.demo import seed_demo
+    """Add the demo citizen (sam@example.org), helper and department if missing."""
+    from flask import current_app
+
+    from web.demo import demo_department_file, seed_demo
 
     with _services() as state, session_scope(state.engine) as session:
-        made = seed_demo(session, state.vault)
+        department_file = demo_department_file(current_app.config["KEY_FILE"])
+        made = seed_demo(session, state.vault, department_file, say=click.echo)
     click.echo("Added the demo data." if made else "The demo data is already there.")
 
 
