@@ -73,11 +73,11 @@ def validate_request(request: GrantRequest) -> GrantRequest:
     """Check every field of a grant request; raise InvalidValue naming the first problem."""
     if not request.department_id or len(request.department_id) > 64:
         raise InvalidValue("The grant must name a department.")
-    if not CODE.match(request.purpose_code):
+    if not CODE.fullmatch(request.purpose_code):
         raise InvalidValue("The purpose code must be short lower-case letters, digits or _.")
     if not request.purpose_text.strip() or len(request.purpose_text) > 500:
         raise InvalidValue("The purpose must be explained in 1 to 500 characters.")
-    if not CASE_REFERENCE.match(request.case_reference):
+    if not CASE_REFERENCE.fullmatch(request.case_reference):
         raise InvalidValue("The case reference must be 1 to 64 letters, digits, or - _ / .")
     keys = list(dict.fromkeys(request.data_points))
     for key in keys:
