@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
+import connectors.events  # noqa: F401  (declare the department ledger event kinds)
 import consent.events  # noqa: F401  (declare the consent ledger event kinds)
 import vault.events  # noqa: F401  (declare the vault ledger event kinds)
 from vault.db import make_engine
@@ -44,11 +45,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _init_pages(app)
 
+    from web.api import blp as api_blp
+    from web.api import init_api
     from web.errors import register_error_handlers
     from web.health import bp as health_bp
     from web.ledger_api import bp as ledger_bp
+    from web.oauth import bp as oauth_bp
 
-    register_error_handlers(app)
+    init_api(app)
+    csrf.exempt(api_blp)
+    register_error_handlers(app)  # after the API: our error shapes replace flask-smorest's
+    app.register_blueprint(oauth_bp)
+    for view in ("pushed_authorization_request", "token", "revoke", "introspect"):
+        # Departments' servers call these with their own credentials, not a browser form.
+        csrf.exempt(f"web.oauth.{view}")
     app.register_blueprint(health_bp)
     app.register_blueprint(ledger_bp, url_prefix="/ledger")
     csrf.exempt(ledger_bp)

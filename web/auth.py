@@ -52,7 +52,12 @@ from vault.signin import (
 )
 from web.auth_forms import ConfirmForm, EmailForm, LinkForm
 from web.mail import send_email
-from web.signin_state import sign_in, sign_out, signed_in_required
+from web.signin_state import (
+    destination_after_sign_in,
+    sign_in,
+    sign_out,
+    signed_in_required,
+)
 from web.state import unit_of_work
 
 bp = Blueprint("auth", __name__)
@@ -154,7 +159,7 @@ def link() -> Any:
     account_id = _redeem(str(form.token.data))
     if account_id is None:
         return _dead_link()
-    return sign_in(account_id, redirect(url_for("citizen.home"), code=303))  # type: ignore[arg-type]
+    return sign_in(account_id, redirect(destination_after_sign_in(), code=303))  # type: ignore[arg-type]
 
 
 def _redeem(token: str) -> str | None:
@@ -292,7 +297,7 @@ def passkey_verify() -> Response:
             account_id = use_passkey(session, vault, _relying_party(), credential, challenge)
     except InvalidValue as exc:
         return _refused(exc.message)
-    response = jsonify({"redirect": url_for("citizen.home")})
+    response = jsonify({"redirect": destination_after_sign_in()})
     response.delete_cookie(CHALLENGE_COOKIE, path="/")
     return sign_in(account_id, response)
 

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, make_response, render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import abort
 
+from connectors.models import Department
 from consent.actors import Actor, authorise
 from consent.errors import NotAllowed
 from vault.errors import CitizenErased, NotFound
@@ -74,8 +75,16 @@ def actor_may(scope: str) -> bool:
 
 
 def department_name(department_id: str) -> str:
-    """How a department is named on citizen pages (its id until departments are stored)."""
-    return department_id
+    """How a department is named on citizen pages: its registered name (its id if unknown).
+
+    Names are looked up once per request: a page may name the same department many times.
+    """
+    names: dict[str, str] = g.setdefault("department_names", {})
+    if department_id not in names:
+        with unit_of_work() as (session, _vault):
+            department = session.get(Department, department_id)
+        names[department_id] = department.name if department else department_id
+    return names[department_id]
 
 
 def person_name() -> str:

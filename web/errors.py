@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from connectors.errors import ConnectorError
+from connectors.jose_algs import ALLOWED_ALGORITHMS
 from consent.errors import GrantNotUsable, NotAllowed
 from vault.errors import (
     CitizenErased,
@@ -88,12 +90,34 @@ def status_for(exc: VaultError) -> tuple[int, str]:
     return 400, "invalid_request"
 
 
+def _field_problem(exc: HTTPException) -> str | None:
+    """The first field problem of an API validation error, as 'Field: problem'."""
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    if not isinstance(messages, dict):
+        return None
+    for where in messages.values():
+        if isinstance(where, dict):
+            for name, problems in where.items():
+                problem = problems[0] if isinstance(problems, list) and problems else problems
+                return f"{name}: {problem}"
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that keep errors plain and free of personal data."""
 
     @app.errorhandler(VaultError)
     def on_domain_error(exc: VaultError) -> Response:
         status, code = status_for(exc)
+        if isinstance(exc, ConnectorError):
+            status, code = exc.status, exc.error
+            if status == 401 and request.path.startswith("/api/"):
+                response = error_response(status, code, exc.message)
+                # RFC 6750 §3 and RFC 9449 §7.1: say how to authenticate, and what went wrong.
+                response.headers["WWW-Authenticate"] = (
+                    f'DPoP error="{code}", algs="{" ".join(ALLOWED_ALGORITHMS)}"'
+                )
+                return response
         # Log the kind of error and the route only: messages are plain, but be sparing.
         log.info("refused %s %s: %s", request.method, request.path, type(exc).__name__)
         return answer(status, code, exc.message)
@@ -112,7 +136,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             status,
             (exc.name or "error").lower().replace(" ", "_"),
-            exc.description or "Something went wrong.",
+            _field_problem(exc) or exc.description or "Something went wrong.",
         )
 
     @app.errorhandler(Exception)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, redirect, request, url_for
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 
 from consent.actors import Actor, active_delegation
 from consent.actors import citizen as citizen_actor
@@ -86,6 +86,24 @@ def current_actor() -> Actor | None:
     return None
 
 
+# Only these pages may be returned to after signing in (never an address from outside).
+RETURN_AFTER_SIGN_IN = ("/oauth/consent/",)
+
+
+def remember_destination(path: str) -> None:
+    """Come back to this page after signing in (only pages listed as safe to return to)."""
+    if path.startswith(RETURN_AFTER_SIGN_IN) and "//" not in path:
+        session["after_sign_in"] = path
+
+
+def destination_after_sign_in() -> str:
+    """Where to go once signed in: a remembered page, or home."""
+    path = session.pop("after_sign_in", None)
+    if isinstance(path, str) and path.startswith(RETURN_AFTER_SIGN_IN) and "//" not in path:
+        return path
+    return url_for("citizen.home")
+
+
 def signed_in_required(view: F) -> F:
     """Send people who are not signed in to the sign-in page."""
 
@@ -104,6 +122,7 @@ def actor_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if g.get("account") is None:
+            remember_destination(request.path)
             return redirect(url_for("auth.start"))
         actor = current_actor()
         if actor is None:

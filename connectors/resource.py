@@ -1,0 +1,74 @@
+"""The department API's door: a DPoP-bound access token and a fresh proof, or no entry.
+
+``Authorization: DPoP <token>`` plus a ``DPoP`` proof for this method and URL whose key is
+the one the token was bound to and whose ``ath`` is the token's hash (RFC 9449 §7). A bearer
+token, a token without its proof, or another key's proof is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from connectors import dpop
+from connectors.departments import active_department
+from connectors.errors import InvalidDPoPProof, InvalidToken
+from connectors.tokens import find_token, token_problem
+
+MAX_TOKEN = 200
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who is calling the API and under what: the department, its grant (if any), its scope."""
+
+    department_id: str
+    grant_id: str | None
+    scope: str
+    token_id: str
+    jkt: str
+
+
+def authenticate_call(
+    session: Session,
+    *,
+    authorization: str | None,
+    dpop_values: Sequence[str],
+    method: str,
+    url: str,
+    now: datetime,
+) -> ApiCaller:
+    """Check the token and its proof; raise InvalidToken or InvalidDPoPProof (status 401)."""
+    if not authorization:
+        raise InvalidToken("Send an access token: Authorization: DPoP <token>.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        raise InvalidToken(
+            "Bearer tokens are not accepted. Send the token as DPoP with a proof.",
+            error="invalid_request",
+        )
+    token = token.strip()
+    if scheme.lower() != "dpop" or not token or len(token) > MAX_TOKEN:
+        raise InvalidToken("Send an access token: Authorization: DPoP <token>.")
+    try:
+        proof = dpop.check_proof(
+            session, dpop_values, method=method, url=url, now=now, access_token=token
+        )
+    except InvalidDPoPProof as error:
+        # At a resource a bad proof means "not authenticated" (RFC 9449 §7.1): 401.
+        raise InvalidDPoPProof(error.message, status=401) from error
+    found = find_token(session, token, kinds=("access_token",))
+    if found is None:
+        raise InvalidToken("This access token is not known.")
+    row, kind = found
+    problem = token_problem(session, row, kind, now, check_grant=False)
+    if problem is not None:
+        raise InvalidToken(problem)
+    if proof.jkt != row.jkt:
+        raise InvalidToken("The DPoP proof was made with another key than this token's.")
+    if active_department(session, row.department_id) is None:
+        raise InvalidToken("This department's access has been switched off.")
+    return ApiCaller(row.department_id, row.grant_id, row.scope, row.id, row.jkt)
