@@ -5,8 +5,8 @@
 # `ensure_installed [EXTRA]` makes .venv if needed and installs the project into it
 # (with an optional extra such as "test") unless nothing has changed since last time.
 # $PY is the virtual environment's Python, $VENV its folder. `ensure_assets` installs the
-# npm packages (GOV.UK Frontend) when package-lock.json changed; `compile_translations`
-# compiles the Welsh catalogue.
+# npm packages (GOV.UK Frontend; openid-client for the interop test) when the lock
+# changed; `compile_translations` compiles the Welsh catalogue.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 VENV="$ROOT/.venv"
@@ -103,7 +103,7 @@ ensure_assets() {
     fi
     command -v npm >/dev/null 2>&1 ||
         die "Tell Once needs npm for its page styles (GOV.UK Frontend). On Debian: apt-get install npm"
-    say "Installing GOV.UK Frontend from npm into node_modules..."
+    say "Installing the npm packages (GOV.UK Frontend, openid-client) into node_modules..."
     if [[ "$lock" == package-lock.json ]]; then
         npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed (see above)."
     else
