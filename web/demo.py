@@ -1,14 +1,25 @@
-"""Demo data: Sam, a citizen with a little story and some facts, and Jo, who helps Sam.
+"""Demo data: Sam, a citizen with a little story and some facts, Jo, who helps Sam, and
+Anytown Council housing, a department that may ask Sam for information.
 
 Safe to run twice: each piece is made only if it is missing.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from sqlmodel import Session
+from joserfc.jwk import ECKey, JWKRegistry
+from sqlalchemy import select
+from sqlmodel import Session, col
 
+from connectors.departments import disable_department, public_key_set, register_department
+from connectors.errors import ConnectorError
+from connectors.models import Department
 from consent.actors import active_delegation
 from consent.actors import citizen as citizen_actor
 from consent.delegations import give_delegation
@@ -49,11 +60,58 @@ DEMO_STORY = {
 }
 
 
-def seed_demo(session: Session, vault: Vault) -> bool:
-    """Create whatever of the demo data is missing; say whether anything was made."""
+DEMO_DEPARTMENT_ID = "anytown-housing"
+DEMO_DEPARTMENT_REDIRECT_URI = "http://localhost:5001/callback"
+DEMO_DEPARTMENT_FILE_NAME = "demo-department.json"
+
+
+def demo_department_registration(public_jwk: dict[str, Any]) -> dict[str, Any]:
+    """The demo department's registration file content (RFC 7591 and our own part)."""
+    return {
+        "client_name": "Anytown Council housing",
+        "redirect_uris": [DEMO_DEPARTMENT_REDIRECT_URI],
+        "jwks": {"keys": [public_jwk]},
+        "token_endpoint_auth_method": "private_key_jwt",
+        "tellonce": {
+            "purposes": [
+                {
+                    "code": "emergency_housing",
+                    "description": "To find you somewhere safe to stay and help you keep it.",
+                    "data_points": ["identity.name", "contact.address", "money.income_monthly"],
+                    "story_topics": ["housing"],
+                }
+            ],
+            "accountable_officer": {
+                "name": "Priya Shah",
+                "role": "Head of Housing Options",
+                "email": "priya.shah@anytown.example",
+            },
+        },
+    }
+
+
+def demo_department_file(key_file: str | Path) -> Path:
+    """Where the demo department's private key is kept: beside Tell Once's key file."""
+    return Path(key_file).parent / DEMO_DEPARTMENT_FILE_NAME
+
+
+def seed_demo(
+    session: Session,
+    vault: Vault,
+    department_file: Path | None = None,
+    say: Callable[[str], None] = lambda _message: None,
+) -> bool:
+    """Create whatever of the demo data is missing; say whether anything was made.
+
+    With a ``department_file``, the demo department is registered too and its private key
+    written there; ``say`` is told, in plain words, anything the operator should know.
+    """
     made_citizen = _seed_citizen(session, vault)
     made_worker = _seed_worker(session, vault)
-    return made_citizen or made_worker
+    made_department = department_file is not None and _seed_department(
+        session, vault, department_file, say
+    )
+    return made_citizen or made_worker or made_department
 
 
 def _seed_citizen(session: Session, vault: Vault) -> bool:
@@ -95,3 +153,90 @@ def _seed_worker(session: Session, vault: Vault) -> bool:
         vault.clock() + timedelta(days=DEMO_WORKER_DAYS),
     )
     return True
+
+
+def _demo_departments(session: Session) -> list[Department]:
+    """Every registration of the demo department, oldest first (earlier ones were replaced)."""
+    statement = select(Department).where(
+        (col(Department.id) == DEMO_DEPARTMENT_ID)
+        | col(Department.id).startswith(DEMO_DEPARTMENT_ID + "-")
+    )
+    return sorted(
+        session.execute(statement).scalars(), key=lambda d: (d.created_at, len(d.id), d.id)
+    )
+
+
+def _file_holds_key_of(path: Path, department: Department) -> bool:
+    """Say whether the file names this department and holds a private key it registered."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        key = JWKRegistry.import_key(document["signing_key"])
+        registered = {
+            JWKRegistry.import_key(jwk).thumbprint() for jwk in public_key_set(department)["keys"]
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return document.get("client_id") == department.id and key.thumbprint() in registered
+
+
+def _seed_department(
+    session: Session, vault: Vault, path: Path, say: Callable[[str], None]
+) -> bool:
+    """Register Anytown Council housing once, with a fresh key whose private half goes to path.
+
+    If its key file is lost, the registration cannot be changed in place (the ledger vouches
+    for the registered keys, so `tellonce ledger verify` would rightly call that tampering):
+    the old registration is disabled and a new one made, both written in the ledger.
+    """
+    registrations = _demo_departments(session)
+    newest = registrations[-1] if registrations else None
+    if newest is not None and newest.disabled_at is not None:
+        say(f"The demo department ({newest.id}) is disabled, so it was left as it is.")
+        return False
+    if newest is not None and _file_holds_key_of(path, newest):
+        return False
+    if newest is not None:
+        disable_department(session, vault, newest.id)
+    taken = {department.id for department in registrations}
+    client_id = DEMO_DEPARTMENT_ID
+    number = 2
+    while client_id in taken:
+        client_id, number = f"{DEMO_DEPARTMENT_ID}-{number}", number + 1
+    key = ECKey.generate_key("P-256")
+    public = {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": "ES256", "use": "sig"}
+    register_department(session, vault, demo_department_registration(public), client_id=client_id)
+    _write_private_file(
+        path,
+        {
+            "client_id": client_id,
+            "redirect_uri": DEMO_DEPARTMENT_REDIRECT_URI,
+            "signing_key": {**key.as_dict(private=True), "kid": key.thumbprint()},
+        },
+    )
+    if newest is not None:
+        say(
+            f"The demo department's key file {path} was missing or did not match, so it was "
+            f"registered again as {client_id} with a new key ({newest.id} is now disabled)."
+        )
+    return True
+
+
+def _write_private_file(path: Path, content: dict[str, Any]) -> None:
+    """Write JSON readable by its owner only (mode 0600), replacing any file atomically."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.unlink(missing_ok=True)
+        # Created 0600 from the start, so the private key is never readable by others.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(content, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        # Raised inside the seed's transaction, so the registration is rolled back with it.
+        raise ConnectorError(
+            f"Could not write the demo department's key file {path}: {error.strerror}."
+        ) from None

@@ -103,9 +103,10 @@ def test_upgrade_seed_twice_and_verify(ready: dict[str, str]) -> None:
     assert (again.exit_code, again.output) == (0, "The demo data is already there.\n")
     verified = run(ready, "ledger", "verify")
     assert verified.exit_code == 0
-    # A citizen, seven facts, two story topics and Jo's delegation: 11 entries, all checked.
+    # A citizen, seven facts, two story topics, Jo's delegation and the demo department:
+    # 12 entries, all checked.
     assert re.fullmatch(
-        r"The ledger verifies: 11 entries, [1-9][0-9]* signed checkpoints, 11 rows checked\.\n",
+        r"The ledger verifies: 12 entries, [1-9][0-9]* signed checkpoints, 12 rows checked\.\n",
         verified.stdout,
     ), verified.stdout
 
@@ -167,4 +168,4 @@ def test_commands_on_the_test_database(engine: Engine, env: dict[str, str]) -> N
     assert run(env, "db", "upgrade").exit_code == 0
     assert run(env, "demo", "seed").output == "Added the demo data.\n"
     assert run(env, "demo", "seed").output == "The demo data is already there.\n"
-    assert run(env, "ledger", "verify").stdout.startswith("The ledger verifies: 11 entries")
+    assert run(env, "ledger", "verify").stdout.startswith("The ledger verifies: 12 entries")
