@@ -15,6 +15,7 @@ from connectors.departments import register_department
 from tests.connectors.dpop_client import new_key
 from tests.oauth.harness import DepartmentSide, registration
 from tests.web.citizen.conftest import Person, sign_in
+from tests.web.citizen.conftest import make_worker as make_worker
 from tests.web.citizen.conftest import person as person
 from vault.clock import FrozenClock
 from vault.records import record_story_section

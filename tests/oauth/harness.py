@@ -248,9 +248,11 @@ def get_code(
     return redirect_params(answer(browser, page, "share", keep=keep, **yes_fields))["code"]
 
 
-def whole_flow(browser: Any, side: DepartmentSide, **yes_fields: Any) -> dict[str, Any]:
+def whole_flow(
+    browser: Any, side: DepartmentSide, details: Any = None, **yes_fields: Any
+) -> dict[str, Any]:
     """PAR → consent (yes) → token; returns the token response's JSON."""
-    pushed = side.par()
+    pushed = side.par(details)
     assert pushed.status_code == 201, pushed.get_json()
     page = open_consent(browser, side, pushed.get_json()["request_uri"])
     assert page.status_code == 200, page.get_data(as_text=True)
