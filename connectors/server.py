@@ -46,7 +46,7 @@ PURGE_AFTER = timedelta(minutes=1)
 # Authlib leaves some errors without a description; a department's developer gets these words.
 DEFAULT_DESCRIPTIONS = {
     "invalid_request": "The request is missing a field or has one that is not valid.",
-    "invalid_client": "We could not tell which department this is: check the client authentication.",
+    "invalid_client": "We could not tell which department this is: check its authentication.",
     "invalid_grant": "The code or refresh token is not valid, has ended, or is not yours.",
     "unauthorized_client": "This department may not use that grant type.",
     "unsupported_grant_type": (

@@ -83,6 +83,10 @@ class DataSchema(Schema):
 class ApiErrorSchema(Schema):
     error = fields.String(required=True, metadata={"example": "invalid_token"})
     message = fields.String(required=True, metadata={"example": "This token has expired."})
+    receipt = fields.Nested(
+        ReceiptSchema,
+        metadata={"description": "For a refusal the person can see: where it is recorded."},
+    )
 
 
 @blp.route("/data")

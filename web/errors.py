@@ -45,7 +45,17 @@ def error_response(status: int, error: str, message: str) -> Response:
 
 
 # Machine-facing paths answer in JSON; everything else is a page a person reads.
-JSON_PATHS = ("/api/", "/oauth/", "/ledger/", "/healthz", "/.well-known/", "/jwks.json")
+JSON_PATHS = (
+    "/api/",
+    "/oauth/par",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/ledger/",
+    "/healthz",
+    "/.well-known/",
+    "/jwks.json",
+)
 
 
 def wants_json() -> bool:

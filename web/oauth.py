@@ -18,19 +18,22 @@ from flask import (
     request,
     session,
 )
+from sqlmodel import Session
 
 from connectors import par
 from connectors.departments import get_department
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, InvalidAuthorizationDetails
 from connectors.grants import ConsentAnswer
 from connectors.metadata import server_metadata
+from connectors.models import PushedRequest
 from connectors.pushed import RequestExpired, mark_answered, open_request, pending_request
 from connectors.rar import granted_details, read_data_request, to_grant_request
 from connectors.server import HttpRequest, HttpResponse, TellOnceServer
 from consent.grants import give_grant
 from consent.receipts import public_jwks
+from vault.services import Vault
 from web.citizen_base import actor, allowed, render
-from web.oauth_consent import ConsentForm, consent_view
+from web.oauth_consent import ConsentForm, ConsentView, consent_view
 from web.signin_state import actor_required
 from web.state import unit_of_work
 
@@ -150,44 +153,57 @@ def consent(pushed_id: str) -> Any:
     allowed("answer_requests")
     if not _opened_here(pushed_id):
         return render("oauth/problem.html", reason="expired"), 400
-    with unit_of_work() as (db, vault):
-        try:
+    location = None
+    try:
+        with unit_of_work() as (db, vault):
             pushed = pending_request(db, pushed_id, vault.clock())
-        except RequestExpired:
-            return render("oauth/problem.html", reason="expired"), 400
-        view = consent_view(db, vault, pushed, actor().citizen_id)
-        form = ConsentForm.for_view(view)
-        if request.method == "GET" or not form.validate_on_submit():
-            return render("oauth/consent.html", view=view, form=form)
-        server = TellOnceServer(db, vault, issuer())
-        now = vault.clock()
-        if form.decline.data:
-            location = server.answer(pushed.params, None)
-        else:
-            department = get_department(db, pushed.department_id)
-            data_request = read_data_request(view.details, department)
-            leave_out = [k for k in data_request.optional if k not in (form.keep.data or [])]
-            given = give_grant(
-                db,
-                vault,
-                actor(),
-                to_grant_request(
-                    data_request,
-                    department.id,
-                    leave_out=leave_out,
-                    explicit_topics=form.explicit.data or [],
-                ),
-                issuer=issuer(),
-            )
-            location = server.answer(
-                pushed.params,
-                ConsentAnswer(
-                    citizen_id=given.grant.citizen_id,
-                    grant_id=given.grant.id,
-                    dpop_jkt=pushed.params.get("dpop_jkt"),
-                    authorization_details=granted_details(given.grant),
-                ),
-            )
-        mark_answered(db, pushed.id, now)
+            view = consent_view(db, vault, pushed, actor().citizen_id)
+            form = ConsentForm.for_view(view)
+            if request.method == "POST" and form.validate_on_submit():
+                location = _decide(db, vault, pushed, view, form)
+    except RequestExpired:  # ended, or answered meanwhile (in another tab)
+        return render("oauth/problem.html", reason="expired"), 400
+    except InvalidAuthorizationDetails as error:
+        # The person's own ticks left nothing to share: say so on the page, decide nothing.
+        form.keep.errors = [error.message]
+        return render("oauth/consent.html", view=view, form=form), 400
+    # Pages are rendered after the transaction ends: rendering reads the database itself
+    # (who a worker acts for), which would wait on this transaction's lock under SQLite.
+    if location is None:
+        return render("oauth/consent.html", view=view, form=form)
     session[OPENED] = [p for p in session.get(OPENED, []) if p != pushed_id]
     return redirect(location, code=303)
+
+
+def _decide(
+    db: Session, vault: Vault, pushed: PushedRequest, view: ConsentView, form: ConsentForm
+) -> str:
+    """Record the answer (once) and return where to send the browser back to."""
+    mark_answered(db, pushed.id, vault.clock())
+    server = TellOnceServer(db, vault, issuer())
+    if form.decline.data:
+        return server.answer(pushed.params, None)
+    department = get_department(db, pushed.department_id)
+    data_request = read_data_request(view.details, department)
+    leave_out = [k for k in data_request.optional if k not in (form.keep.data or [])]
+    given = give_grant(
+        db,
+        vault,
+        actor(),
+        to_grant_request(
+            data_request,
+            department.id,
+            leave_out=leave_out,
+            explicit_topics=form.explicit.data or [],
+        ),
+        issuer=issuer(),
+    )
+    return server.answer(
+        pushed.params,
+        ConsentAnswer(
+            citizen_id=given.grant.citizen_id,
+            grant_id=given.grant.id,
+            dpop_jkt=pushed.params.get("dpop_jkt"),
+            authorization_details=granted_details(given.grant),
+        ),
+    )

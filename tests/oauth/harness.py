@@ -236,9 +236,7 @@ def redirect_params(response: Any) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def get_code(
-    browser: Any, side: DepartmentSide, details: Any = None, **yes_fields: Any
-) -> str:
+def get_code(browser: Any, side: DepartmentSide, details: Any = None, **yes_fields: Any) -> str:
     """PAR → consent (yes, keeping the optional items) → the code from the redirect."""
     pushed = side.par(details)
     assert pushed.status_code == 201, pushed.get_json()

@@ -54,9 +54,7 @@ def pushed_uri(side: DepartmentSide) -> str:
 
 
 def grants_of(db: Any, person: Person) -> int:
-    return int(
-        db.scalar('SELECT count(*) FROM "grant" WHERE citizen_id = :c', c=person.citizen_id)
-    )
+    return int(db.scalar('SELECT count(*) FROM "grant" WHERE citizen_id = :c', c=person.citizen_id))
 
 
 # --- Only pushed requests ---------------------------------------------------------------------
@@ -152,9 +150,7 @@ def test_after_signing_in_by_email_the_person_lands_on_the_consent_page(
     assert signed_in.headers["Location"] == consent_path
     page = browser.get(consent_path)
     assert page.status_code == 200
-    assert "Anytown Council housing is asking for your information" in page.get_data(
-        as_text=True
-    )
+    assert "Anytown Council housing is asking for your information" in page.get_data(as_text=True)
     params = redirect_params(answer(browser, page, "share"))
     assert params["code"] and params["state"] == department.state
 
