@@ -46,7 +46,7 @@ def whats_new(citizen_id: str) -> list[News]:
     news: list[News] = []
     with unit_of_work() as (session, vault):
         for event in access_events_for_citizen(session, citizen_id, limit=NEWS_ITEMS):
-            who = department_name(event.department_id)
+            who = department_name(event.department_id, session)
             text = (
                 _("%(who)s saw your information.", who=who)
                 if event.result == "served"
@@ -54,7 +54,7 @@ def whats_new(citizen_id: str) -> list[News]:
             )
             news.append(News(event.at, text, url_for("citizen.access")))
         for grant in grants_for_citizen(session, citizen_id)[:NEWS_ITEMS]:
-            who = department_name(grant.department_id)
+            who = department_name(grant.department_id, session)
             href = url_for("citizen.consents")
             news.append(
                 News(grant.created_at, _("You started sharing with %(who)s.", who=who), href)

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, make_response, render_template
 from flask_babel import gettext as _
+from sqlmodel import Session
 from werkzeug.exceptions import abort
 
 from connectors.models import Department
@@ -74,14 +75,19 @@ def actor_may(scope: str) -> bool:
     return scope != CITIZEN_ONLY and scope in (g.get("delegation_scopes") or ())
 
 
-def department_name(department_id: str) -> str:
+def department_name(department_id: str, session: Session | None = None) -> str:
     """How a department is named on citizen pages: its registered name (its id if unknown).
 
     Names are looked up once per request: a page may name the same department many times.
+    Code that is inside a transaction must pass its session: opening a second transaction
+    would wait on the first one's lock under SQLite.
     """
     names: dict[str, str] = g.setdefault("department_names", {})
     if department_id not in names:
-        with unit_of_work() as (session, _vault):
+        if session is None:
+            with unit_of_work() as (own_session, _vault):
+                department = own_session.get(Department, department_id)
+        else:
             department = session.get(Department, department_id)
         names[department_id] = department.name if department else department_id
     return names[department_id]
