@@ -55,6 +55,9 @@ class Grant(SQLModel, table=True):
     revoked_at: datetime | None = _when(nullable=True)
     revoked_by: str | None = Field(default=None, max_length=80)
     expired_at: datetime | None = _when(nullable=True)
+    # The department's word that it deleted what it received, once the grant has ended.
+    deletion_confirmed_at: datetime | None = _when(nullable=True)
+    deletion_confirmed_by: str | None = Field(default=None, max_length=200)
 
 
 class Delegation(SQLModel, table=True):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import connectors.models  # noqa: F401  (register the department and OAuth tables)
+import connectors.models
+import connectors.outbox_models  # noqa: F401  (register the outbox)
+import consent.decision_models
 import consent.models  # noqa: F401  (register the consent tables)
 import vault.models
 import vault.signin_models  # noqa: F401  (register the sign-in tables)
