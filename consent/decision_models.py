@@ -93,7 +93,8 @@ class Challenge(SQLModel, table=True):
     opened_by: str = Field(max_length=80)  # citizen:<account> | worker:<account>
     opened_at: datetime = _when()
     due_at: datetime = _when()
-    status: str = Field(default="open", max_length=24)  # open | corrected | upheld | decision_changed
+    # open | corrected | upheld | decision_changed
+    status: str = Field(default="open", max_length=24)
     answered_at: datetime | None = _when(nullable=True)
     answered_by: str | None = Field(default=None, max_length=200)
     sealed_answer: bytes | None = _blob(nullable=True)

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from consent import receipts
+from consent import notices, receipts
 from consent.actors import Actor, authorise
 from consent.errors import NotAllowed
-from consent.events import GRANT_EXPIRED, GRANT_GIVEN, GRANT_REVOKED
+from consent.events import GRANT_DELETION_CONFIRMED, GRANT_EXPIRED, GRANT_GIVEN, GRANT_REVOKED
 from consent.models import Grant
+from consent.notices import DepartmentNotice, tell_department
 from vault import catalogue, ledger
 from vault.citizens import citizen_ref, get_citizen
 from vault.errors import InvalidValue, NotFound
@@ -25,6 +26,7 @@ CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_DURATION_DAYS = 366
 MAX_DATA_LIFE_DAYS = 3650
 MAX_FETCHES = 10_000
+MAX_CONFIRMED_BY = 200
 STORY_PREFIX = "story:"
 
 
@@ -207,11 +209,19 @@ def revoke_grant_with_receipt(
 def revoke_grant_row(
     session: Session, vault: Vault, grant: Grant, by: str, ref: str
 ) -> ledger.LeafReceipt:
-    """Mark one grant stopped and log it (callers have already checked permission)."""
+    """Mark one grant stopped, log it and tell the department (callers checked permission)."""
     now = vault.clock()
     grant.revoked_at = now
     grant.revoked_by = by
     session.add(grant)
+    # Every way a grant stops (the person, their helper, a helper's permission ending) ends up
+    # here, so the department always hears that it must stop using the data.
+    tell_department(
+        session,
+        DepartmentNotice(
+            grant.department_id, notices.GRANT_REVOKED, grant.citizen_id, {"grant_id": grant.id}
+        ),
+    )
     (leaf,) = ledger.append(
         session,
         vault,
@@ -318,3 +328,66 @@ def require_department(grant: Grant, department_id: str) -> None:
     """Refuse (as not found, revealing nothing) if the grant is not this department's."""
     if grant.department_id != department_id:
         raise NotAllowed("We could not find that permission.")
+
+
+def ended_at(grant: Grant, now: datetime) -> datetime | None:
+    """When the grant stopped, ran out or ended; None while it has not ended."""
+    if grant.revoked_at is not None:
+        return grant.revoked_at
+    if grant.expired_at is not None:
+        return grant.expired_at
+    return grant.ends_at if now >= grant.ends_at else None
+
+
+def deletion_overdue(grant: Grant, now: datetime) -> bool:
+    """Whether the department kept the data past its data life without confirming deletion."""
+    ended = ended_at(grant, now)
+    if ended is None or grant.deletion_confirmed_at is not None:
+        return False
+    return ended + timedelta(days=grant.data_life_days) < now
+
+
+def confirm_deletion(
+    session: Session, vault: Vault, department_id: str, grant_id: str, *, confirmed_by: str
+) -> Grant:
+    """The department says it deleted what it received under a grant that has ended."""
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.department_id != department_id:
+        raise NotFound("We could not find that permission.")
+    now = vault.clock()
+    if ended_at(grant, now) is None:
+        raise InvalidValue("This permission has not ended yet.")
+    if grant.deletion_confirmed_at is not None:
+        raise InvalidValue("You already confirmed this.")
+    who = confirmed_by.strip() if isinstance(confirmed_by, str) else ""
+    if not who or len(who) > MAX_CONFIRMED_BY:
+        raise InvalidValue(
+            f"Name who confirmed the deletion, in 1 to {MAX_CONFIRMED_BY} characters."
+        )
+    # Only the first of two racing confirmations wins: a second leaf for the same grant
+    # would read as a replay in the ledger.
+    claimed = session.execute(
+        update(Grant)
+        .where(col(Grant.id) == grant.id, col(Grant.deletion_confirmed_at).is_(None))
+        .values(deletion_confirmed_at=now, deletion_confirmed_by=who)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise InvalidValue("You already confirmed this.")
+    session.refresh(grant)
+    citizen = get_citizen(session, grant.citizen_id)
+    ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
+    ledger.append(
+        session,
+        vault,
+        [
+            ledger.LedgerEvent(
+                GRANT_DELETION_CONFIRMED.name,
+                grant,
+                now,
+                citizen_ref=ref,
+                details={"grant_id": grant.id, "department_id": grant.department_id},
+            )
+        ],
+    )
+    return grant
