@@ -133,5 +133,7 @@ def init_api(app: Flask) -> Api:
             "description": "A DPoP-bound access token (RFC 9449), with a DPoP proof header.",
         },
     )
+    import web.api_decisions  # noqa: F401  (its routes join this blueprint before it is registered)
+
     api.register_blueprint(blp)
     return api

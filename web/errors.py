@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from connectors.errors import ConnectorError
 from connectors.jose_algs import ALLOWED_ALGORITHMS
+from consent.challenges import ChallengeRejected
+from consent.decisions import DecisionRejected
 from consent.errors import GrantNotUsable, NotAllowed
 from vault.errors import (
     CitizenErased,
@@ -29,6 +31,8 @@ STATUS = [
     (NotAllowed, 403, "forbidden"),
     (GrantNotUsable, 403, "grant_not_usable"),
     (CitizenErased, 410, "gone"),
+    (DecisionRejected, 422, "decision_rejected"),
+    (ChallengeRejected, 422, "challenge_rejected"),
     (InvalidValue, 400, "invalid_request"),
     (LedgerError, 503, "ledger_unavailable"),
     (StorageError, 503, "storage_unavailable"),
