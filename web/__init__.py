@@ -11,6 +11,7 @@ from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 import connectors.events  # noqa: F401  (declare the department ledger event kinds)
+import connectors.outbox as _outbox  # noqa: F401  (notices become outbox rows on commit)
 import consent.events  # noqa: F401  (declare the consent ledger event kinds)
 import vault.events  # noqa: F401  (declare the vault ledger event kinds)
 from vault.db import make_engine

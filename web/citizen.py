@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import render_template, url_for
 from flask_babel import gettext as _
 
 from consent.access import access_events_for_citizen
+from consent.citizen_notices import KIND_LABELS, recent_notices
 from consent.grants import grants_for_citizen
 from vault.records import current_data_points
-from web import citizen_account, citizen_format, citizen_info, citizen_sharing, citizen_story
+from web import (
+    citizen_account,
+    citizen_challenges,
+    citizen_decisions,
+    citizen_format,
+    citizen_info,
+    citizen_sharing,
+    citizen_story,
+)
 from web.citizen_base import actor, allowed, bp, department_name, render
 from web.signin_state import actor_required
 from web.state import unit_of_work
@@ -23,6 +33,8 @@ from web.state import unit_of_work
 __all__ = [
     "bp",
     "citizen_account",
+    "citizen_challenges",
+    "citizen_decisions",
     "citizen_format",
     "citizen_info",
     "citizen_sharing",
@@ -30,6 +42,13 @@ __all__ = [
 ]
 
 NEWS_ITEMS = 6
+# Where each kind of notice is shown in full: the page, and the argument its id fills.
+NOTICE_LINKS = {
+    "decision_recorded": ("citizen.decision", "decision_id"),
+    "decision_reviewed": ("citizen.decision", "decision_id"),
+    "challenge_opened": ("citizen.challenge", "challenge_id"),
+    "challenge_answered": ("citizen.challenge", "challenge_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,7 @@ class News:
 
 
 def whats_new(citizen_id: str) -> list[News]:
-    """The latest few things that happened: uses, sharing given or stopped, corrections."""
+    """The latest few things that happened: uses, sharing, corrections, decisions, challenges."""
     news: list[News] = []
     with unit_of_work() as (session, vault):
         for event in access_events_for_citizen(session, citizen_id, limit=NEWS_ITEMS):
@@ -62,6 +81,12 @@ def whats_new(citizen_id: str) -> list[News]:
             if grant.revoked_at is not None:
                 text = _("Sharing with %(who)s was stopped.", who=who)
                 news.append(News(grant.revoked_at, text, href))
+        for notice in recent_notices(session, citizen_id, limit=NEWS_ITEMS):
+            if notice.kind in NOTICE_LINKS:
+                page, argument = NOTICE_LINKS[notice.kind]
+                ids: dict[str, Any] = {argument: notice.ref_id}
+                href = url_for(page, **ids)
+                news.append(News(notice.created_at, _(KIND_LABELS[notice.kind]) + ".", href))
         for point in current_data_points(session, vault, citizen_id):
             if point.version > 1:
                 href = url_for("citizen.information_history", key=point.key)

@@ -11,7 +11,13 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from consent.access import access_events_for_citizen
-from consent.grants import get_grant, grant_status, grants_for_citizen, revoke_grant_with_receipt
+from consent.grants import (
+    deletion_overdue,
+    get_grant,
+    grant_status,
+    grants_for_citizen,
+    revoke_grant_with_receipt,
+)
 from consent.models import AccessEvent, Grant
 from web.citizen_base import actor, allowed, bp, department_name, render
 from web.citizen_forms import ConfirmForm
@@ -41,7 +47,9 @@ def consents() -> str:
     with unit_of_work() as (session, vault):
         now = vault.clock()
         grants = [(g, grant_state(g, now)) for g in grants_for_citizen(session, actor().citizen_id)]
-    return render("citizen/sharing.html", grants=grants)
+    # Kept past their data life with no word from the department that it was deleted.
+    not_deleted = {g.id for g, _state in grants if deletion_overdue(g, now)}
+    return render("citizen/sharing.html", grants=grants, not_deleted=not_deleted)
 
 
 def _own_grant(session: Session, grant_id: str) -> Grant:

@@ -20,6 +20,7 @@ from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.migrate import upgrade
 from vault.verify import verify_ledger
 from web.cli_departments import department
+from web.cli_outbox import outbox
 from web.config import from_environment
 from web.state import Services, services
 
@@ -66,6 +67,7 @@ def main() -> None:
 
 
 main.add_command(department)
+main.add_command(outbox)
 
 
 @main.group()

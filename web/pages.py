@@ -26,6 +26,8 @@ def _menu() -> list[dict[str, Any]]:
             (_("My information"), url_for("citizen.information")),
             (_("Sharing"), url_for("citizen.consents")),
             (_("Who has seen it"), url_for("citizen.access")),
+            (_("Decisions about me"), url_for("citizen.decisions")),
+            (_("My challenges"), url_for("citizen.challenges")),
         ]
     if actor is not None and actor.kind == "citizen":
         items.append((_("People helping me"), url_for("helpers.list_helpers")))

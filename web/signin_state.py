@@ -67,9 +67,10 @@ def sign_in(account_id: str, response: Response) -> Response:
 
 
 def sign_out(response: Response) -> Response:
-    """End the session on the server and clear the cookie."""
-    with unit_of_work() as (session, vault):
-        end_session(session, vault, request.cookies.get(cookie_name()))
+    """End the session on the server and clear the cookies (drafts in Flask's one too)."""
+    with unit_of_work() as (db, vault):
+        end_session(db, vault, request.cookies.get(cookie_name()))
+    session.clear()  # an unsent challenge draft must not outlive the sign-in
     response.delete_cookie(cookie_name(), path="/")
     return response
 

@@ -361,7 +361,10 @@ def world(live_server: LiveServer, make_citizen: MakeCitizen, make_worker: Any) 
                     acting_officer="A. Officer",
                     case_reference=CASE,
                 )
+    decision_id, challenge_id = _decision_and_challenge(live_server, sam, grant_id)
     values = {
+        "decision_id": decision_id,
+        "challenge_id": challenge_id,
         "topic": "housing",
         "key": "identity.name",
         "version": "1",
@@ -373,6 +376,40 @@ def world(live_server: LiveServer, make_citizen: MakeCitizen, make_worker: Any) 
         "passkey_id": passkey_id,
     }
     return World(sam, worker_id, values)
+
+
+def _decision_and_challenge(
+    live_server: LiveServer, sam: Citizen, grant_id: str
+) -> tuple[str, str]:
+    """The department decides using what it was given, and Sam says the decision is wrong."""
+    from consent.challenges import open_challenge
+    from consent.decisions import DecisionInput, record_decision
+
+    vault = live_server.vault
+    decided = DecisionInput(
+        case_reference=CASE,
+        title="Emergency housing",
+        outcome="You can stay at Elm House from tonight.",
+        reasons="You told us you have nowhere safe to stay.",
+        automated=True,
+        algorithm_name="Housing triage",
+        algorithm_version="2.1",
+        officer_name="Priya Shah",
+        officer_role="Housing manager",
+        data_points_used=[("identity.name", 1), ("housing.status", 1)],
+        other_information_used=[{"description": "Night shelter places", "source": "The council"}],
+    )
+    with session_scope(live_server.engine) as session:
+        decision_id = record_decision(
+            session, vault, DEPARTMENT, grant_id, decided, acting_officer="A. Officer"
+        ).id
+    with session_scope(live_server.engine) as session:
+        actor = citizen_actor(sam.account_id, sam.citizen_id)
+        words = "You did not ask me where I can stay."
+        challenge_id = open_challenge(
+            session, vault, actor, decision_id=decision_id, reason=words
+        ).id
+    return decision_id, challenge_id
 
 
 def page_paths(app: Flask, values: dict[str, str]) -> tuple[list[str], list[str]]:
