@@ -300,3 +300,15 @@ def test_words_left_in_a_shared_browser_are_not_sent_by_the_next_person(
     assert WORDS not in signed_in.get(_address_journey(decision_id)).get_data(as_text=True)
     assert signed_in.get(_check(decision_id)).status_code == 302
     assert challenges_of(db, person) == []
+
+
+def test_an_unsent_draft_is_gone_after_signing_out(
+    signed_in: Any, db: Any, vault: Vault, person: Person, decision_id: str
+) -> None:
+    words = "The flat number is wrong, it is 2B."
+    _say(signed_in, _address_journey(decision_id), words)
+    assert words in signed_in.get(_check(decision_id)).get_data(as_text=True)
+    signed_in.get("/sign-out")
+    sign_in(signed_in, db, vault, person.account_id)
+    again = signed_in.get(_check(decision_id))
+    assert words not in again.get_data(as_text=True)
