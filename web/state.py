@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from connectors.outbox import CLOCK_KEY
 from vault.db import session_scope
 from vault.services import Vault
 
@@ -34,4 +35,6 @@ def unit_of_work() -> Iterator[tuple[Session, Vault]]:
     """A transaction for one request: commit at the end, roll back on any error."""
     state = services()
     with session_scope(state.engine) as session:
+        # Outbox rows written at commit take their time from the app's (injectable) clock.
+        session.info[CLOCK_KEY] = state.vault.clock
         yield session, state.vault

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from connectors.models import Department
 from consent import notices
 from consent.citizen_notices import notify_citizen
 from consent.notices import DepartmentNotice, tell_department
-from tests.connectors.webhook import Webhook, refused_url, start_webhook
+from tests.connectors.webhook import Webhook, add_department, refused_url, running_webhook
 from tests.web.test_cli import plain_error, run
 from vault.accounts import create_account
 from vault.citizens import create_citizen
@@ -44,26 +43,12 @@ def env(engine: Engine, key_file: Path, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    server = start_webhook(hook)
-    yield hook
-    server.shutdown()
-    server.server_close()
+    with running_webhook() as hook:
+        yield hook
 
 
 def department_with_webhook(db: Any, vault: Vault, url: str) -> None:
-    with db.tx() as session:
-        session.add(
-            Department(
-                id=HOUSING,
-                name="Anytown Council housing",
-                client_metadata={},
-                purposes=[],
-                officer={},
-                webhook_url=url,
-                created_at=vault.clock(),
-            )
-        )
+    add_department(db, vault, HOUSING, url, name="Anytown Council housing")
 
 
 def grant_revoked(db: Any, vault: Vault) -> None:
