@@ -70,7 +70,11 @@ def sign_out(response: Response) -> Response:
     """End the session on the server and clear the cookies (drafts in Flask's one too)."""
     with unit_of_work() as (db, vault):
         end_session(db, vault, request.cookies.get(cookie_name()))
-    session.clear()  # an unsent challenge draft must not outlive the sign-in
+    # An unsent challenge draft must not outlive the sign-in; the "signed out" message may.
+    messages = session.get("_flashes")
+    session.clear()
+    if messages:
+        session["_flashes"] = messages
     response.delete_cookie(cookie_name(), path="/")
     return response
 
