@@ -8,6 +8,10 @@ and open http://localhost:5001. It reads its client id, redirect URI and private
 from demo-department.json beside Tell Once's key file (instance/ unless TELLONCE_KEY_FILE or
 TELLONCE_INSTANCE say otherwise), which `tellonce demo seed` writes. Tokens are kept in this
 process's memory, keyed by a random cookie: it is a demo, and forgets everything when stopped.
+
+After a fetch, the case page records decisions, lists people's challenges with a form to
+answer each, and records reviews; Tell Once's signed notices arrive at /tellonce/events and
+are shown there as "Messages from Tell Once".
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import os
 import secrets
 import sys
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,17 +30,38 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask, Response, make_response, redirect, render_template, request  # noqa: E402
+from flask import (  # noqa: E402
+    Flask,
+    Response,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from jinja2 import DictLoader  # noqa: E402
 
+from scripts.demo_department_casework import (  # noqa: E402
+    CaseworkClient,
+    answer_from_form,
+    decision_from_form,
+    review_from_form,
+)
 from scripts.demo_department_client import (  # noqa: E402
     ASKED_FOR,
     AccessDenied,
     DepartmentSettings,
-    TellOnceClient,
     TellOnceProblem,
     Visit,
 )
+from scripts.demo_department_events import (  # noqa: E402
+    SET_MEDIA_TYPE,
+    EventRejected,
+    Inbox,
+    KeysUnavailable,
+    Notice,
+)
+from scripts.demo_department_templates import TEMPLATES  # noqa: E402
 
 COOKIE = "anytown_visit"
 DEFAULT_TELLONCE = "http://localhost:5000"
@@ -45,83 +71,15 @@ WHAT_WE_ASK = {
     "contact.address": "Sam's address",
     "money.income_monthly": "Sam's income each month",
 }
-
-BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{% block title %}{% endblock %} - Anytown Council housing</title>
-<style>
- body{font-family:Arial,sans-serif;margin:0;color:#0b0c0c;line-height:1.4}
- header{background:#1d4f91;color:#fff;padding:12px 20px;font-weight:bold;font-size:20px}
- main{max-width:780px;margin:0 auto;padding:20px}
- table{border-collapse:collapse;width:100%;margin-bottom:20px}
- th,td{text-align:left;border-bottom:1px solid #b1b4b6;padding:6px 8px;vertical-align:top}
- button{background:#00703c;color:#fff;border:0;padding:10px 16px;font-size:18px;cursor:pointer}
- .note{border-left:6px solid #1d4f91;padding:6px 12px;background:#f3f2f1}
- .contested{color:#d4351c;font-weight:bold}
- code{word-break:break-all}
-</style></head>
-<body><header>Anytown Council &middot; Housing options</header>
-<main>{% block main %}{% endblock %}</main></body></html>"""
-
-START = """{% extends "base.html" %}{% block title %}Ask Tell Once{% endblock %}{% block main %}
-<h1>Ask Tell Once for Sam's information</h1>
-<p>Sam has asked us for help to find somewhere safe to stay (case {{ asked.case_reference }}).
-Sam keeps their information in Tell Once, so they do not have to tell us everything again.</p>
-<p>When you press the button, Tell Once will show Sam what we are asking for, and Sam decides.
-We are asking for:</p>
-<ul>{% for key in asked.data_points %}<li>{{ what_we_ask[key] }}
-{%- if key in asked.optional %} (Sam can choose not to share this){% endif %}</li>{% endfor %}
-<li>what Sam has written about housing</li></ul>
-<p>We ask to see it for {{ asked.duration_days }} days, at most {{ asked.max_fetches }} times,
-and we will keep what we get for {{ asked.data_life_days }} days. Sam can stop this at any time,
-and every look we take is written in Tell Once's public ledger.</p>
-<form method="post" action="/ask"><button>Ask Tell Once for Sam's information</button></form>
-{% endblock %}"""
-
-CASE = """{% extends "base.html" %}{% block title %}Case {{ data.case_reference }}{% endblock %}
-{% block main %}
-<h1>What Sam shared with us</h1>
-<p>Case {{ data.case_reference }}. Sam is known to us as <code>{{ data.subject }}</code>
-(an id only we get).</p>
-<table><thead><tr><th>What</th><th>Value</th><th>Version</th><th>Source</th><th>Contested</th>
-</tr></thead>
-<tbody>{% for point in data.data_points %}<tr><td>{{ point.label }}</td>
-<td>{{ show(point.key, point.value) }}</td><td>{{ point.version }}</td><td>{{ point.source }}</td>
-<td>{% if point.contested %}<span class="contested">Yes: Sam says this is wrong</span>
-{%- else %}No{% endif %}</td></tr>
-{% endfor %}</tbody></table>
-{% for part in data.story %}
-<h2>What Sam wrote about {{ part.topic }} (version {{ part.version }})</h2>
-<p>{{ part.text }}</p>{% endfor %}
-{% if left_out %}<p class="note">Sam chose not to share: {{ left_out | join(", ") }}.</p>
-{% endif %}
-<p>We may look {{ data.fetches_left }} more times, until {{ when(data.ends_at) }}.</p>
-<p>Tell Once wrote this look in its public ledger as entry {{ data.receipt.ledger_index }}
-(<a href="{{ issuer }}/ledger/entries?start={{ data.receipt.ledger_index }}&amp;end={{
-data.receipt.ledger_index + 1 }}">see it</a>), access id <code>{{ data.receipt.access_id }}</code>,
-leaf hash <code>{{ data.receipt.leaf_hash }}</code>.</p>
-<form method="post" action="/fetch-again"><button>Fetch again</button></form>
-<p><a href="/">Start again</a></p>
-{% endblock %}"""
-
-SAID_NO = """{% extends "base.html" %}{% block title %}Sam said no{% endblock %}{% block main %}
-<h1>Sam said no</h1>
-<p>Sam chose not to share their information with us through Tell Once, so we cannot see it.
-That is Sam's choice to make. We can still help: ask Sam what they would like to tell us.</p>
-<p><a href="/">Start again</a></p>
-{% endblock %}"""
-
-PROBLEM = """{% extends "base.html" %}{% block title %}Something went wrong{% endblock %}
-{% block main %}<h1>Something went wrong</h1><p>{{ message }}</p>
-<p><a href="/">Start again</a></p>{% endblock %}"""
-
-TEMPLATES = {
-    "base.html": BASE,
-    "start.html": START,
-    "case.html": CASE,
-    "said_no.html": SAID_NO,
-    "problem.html": PROBLEM,
+# As registered with Tell Once (web/demo.py): who answers for our decisions.
+ACCOUNTABLE_OFFICER = {"name": "Priya Shah", "role": "Head of Housing Options"}
+# Forms and notices are small; anything bigger is not for us.
+MAX_REQUEST_BYTES = 64 * 1024
+# Why Tell Once asks us to review a decision, in our words.
+BECAUSE = {
+    "data_point_contested": "Sam says information it used is wrong",
+    "data_point_corrected": "information it used has been corrected",
+    "decision_challenged": "Sam says the decision is wrong",
 }
 
 
@@ -144,6 +102,46 @@ def when(value: str) -> str:
     except (TypeError, ValueError):
         return str(value)
     return f"{moment.day} {moment:%B %Y}"
+
+
+def at(value: float | str | None) -> str:
+    """A moment (seconds since 1970, or ISO from Tell Once) as a plain date and UTC time."""
+    try:
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value, UTC)
+        else:
+            moment = datetime.fromisoformat(str(value)).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(value)
+    return f"{moment.day} {moment:%B %Y} at {moment:%H:%M:%S} UTC"
+
+
+def what(key: str | None) -> str:
+    """A data point key in our own words."""
+    return WHAT_WE_ASK.get(key or "", key or "something")
+
+
+def message_words(notice: Notice) -> str:
+    """What a notice from Tell Once means to us, in one sentence."""
+    details = notice.details
+    thing = f"{what(details.get('key'))} (version {details.get('version')})"
+    if notice.event == "grant_revoked":
+        return "Sam stopped sharing with us: we cannot look again, and must delete what we got."
+    if notice.event == "data_point_contested":
+        return f"Sam says {thing} is wrong. Do not rely on it until it is checked."
+    if notice.event == "challenge_opened":
+        about = thing if details.get("target") == "data_point" else "our decision"
+        return f"Sam challenged {about}. We must answer within a month."
+    if notice.event == "data_point_corrected":
+        name = what(details.get("key"))
+        return (
+            f"{name[:1].upper()}{name[1:]} was corrected: version {details.get('new_version')} "
+            f"replaces version {details.get('old_version')}."
+        )
+    if notice.event == "decision_review_requested":
+        because = BECAUSE.get(str(details.get("because")), "something it used has changed")
+        return f"Tell Once asks us to review our decision, because {because}."
+    return f"Tell Once sent a message we do not know ({notice.event})."
 
 
 def left_out(visit: Visit) -> list[str]:
@@ -180,20 +178,44 @@ class Visits:
         return cookie, visit
 
 
-def create_app(client: TellOnceClient) -> Flask:
-    """The department's website, asking the Tell Once that ``client`` talks to."""
+def create_app(client: CaseworkClient, inbox: Inbox | None = None) -> Flask:
+    """The department's website, asking the Tell Once that ``client`` talks to.
+
+    ``inbox`` keeps Tell Once's notices; by default one that checks them with its keys.
+    """
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.jinja_loader = DictLoader(TEMPLATES)
     app.jinja_env.globals.update(
-        asked=ASKED_FOR, what_we_ask=WHAT_WE_ASK, show=show, when=when, issuer=client.issuer
+        asked=ASKED_FOR,
+        what_we_ask=WHAT_WE_ASK,
+        officer=ACCOUNTABLE_OFFICER,
+        show=show,
+        when=when,
+        at=at,
+        what=what,
+        message_words=message_words,
+        issuer=client.issuer,
     )
     visits = Visits()
+    notices = inbox or Inbox(client.issuer, client.settings.client_id, client.fetch_jwks)
 
     def problem(message: str, status: int = 400) -> tuple[str, int]:
         return render_template("problem.html", message=message), status
 
     def current() -> Visit | None:
         return visits.find(request.cookies.get(COOKIE))
+
+    def on_the_case(work: Callable[[Visit], str]) -> Any:
+        """Do one caseworker's button on the current case; say how it went on the case page."""
+        visit = current()
+        if visit is None or visit.received is None:
+            return redirect("/", code=303)
+        try:
+            visit.note = work(visit)
+        except TellOnceProblem as error:
+            visit.note = error.message
+        return redirect("/case", code=303)
 
     @app.get("/")
     def start() -> str:
@@ -235,7 +257,23 @@ def create_app(client: TellOnceClient) -> Flask:
         visit = current()
         if visit is None or visit.received is None:
             return redirect("/", code=303)
-        return render_template("case.html", data=visit.received, left_out=left_out(visit))
+        subject = visit.received.get("subject")
+        challenges, challenges_problem = [], None
+        try:
+            challenges = [c for c in client.challenges() if c.get("subject") == subject]
+        except TellOnceProblem as error:
+            challenges_problem = error.message
+        note, visit.note = visit.note, None
+        return render_template(
+            "case.html",
+            data=visit.received,
+            left_out=left_out(visit),
+            note=note,
+            decisions=visit.decisions,
+            challenges=challenges,
+            challenges_problem=challenges_problem,
+            messages=notices.notices(subject),
+        )
 
     @app.post("/fetch-again")
     def fetch_again() -> Any:
@@ -247,6 +285,46 @@ def create_app(client: TellOnceClient) -> Flask:
         except TellOnceProblem as error:
             return problem(error.message)
         return redirect("/case", code=303)
+
+    @app.post("/decisions")
+    def decide() -> Any:
+        def record(visit: Visit) -> str:
+            body = decision_from_form(request.form, request.form.getlist("used"))
+            recorded = client.record_decision(visit, body)
+            return f"We recorded the decision (Tell Once's id {recorded['id']})."
+
+        return on_the_case(record)
+
+    @app.post("/decisions/<decision_id>/review")
+    def review(decision_id: str) -> Any:
+        def record(visit: Visit) -> str:
+            reviewed = client.review_decision(visit, decision_id, review_from_form(request.form))
+            return f"We recorded the review: the decision is now version {reviewed['version']}."
+
+        return on_the_case(record)
+
+    @app.post("/challenges/<challenge_id>/answer")
+    def answer(challenge_id: str) -> Any:
+        def send(_visit: Visit) -> str:
+            client.answer_challenge(challenge_id, answer_from_form(request.form))
+            return "We sent our answer. Tell Once shows it to Sam."
+
+        return on_the_case(send)
+
+    @app.post("/tellonce/events")
+    def events() -> Any:
+        """Tell Once's notices (RFC 8935 push delivery): 202 when kept, 400 if not ours."""
+        if request.mimetype != SET_MEDIA_TYPE:
+            description = f"Send one security event token as {SET_MEDIA_TYPE}."
+            return jsonify(err="invalid_request", description=description), 400
+        try:
+            notices.receive(request.get_data(as_text=True).strip())
+        except EventRejected as error:
+            return jsonify(err=error.err, description=error.description), 400
+        except KeysUnavailable as error:
+            # Not the token's fault: a 5xx makes Tell Once send it again later.
+            return jsonify(err="temporarily_unavailable", description=str(error)), 503
+        return Response(status=202)
 
     return app
 
@@ -277,8 +355,9 @@ def main(argv: list[str] | None = None) -> None:
             f"not to port {port}.",
             file=sys.stderr,
         )
-    app = create_app(TellOnceClient(options.tellonce, settings))
+    app = create_app(CaseworkClient(options.tellonce, settings))
     print(f"Anytown Council housing is at http://localhost:{port} (asking {options.tellonce}).")
+    print(f"Tell Once's notices come to http://localhost:{port}/tellonce/events.")
     print("Sign in to Tell Once as sam@example.org when it asks. Ctrl+C stops it.")
     app.run(host="localhost", port=port, threaded=True, use_reloader=False)
 

@@ -2,8 +2,9 @@
 
 Pushed authorization request (RFC 9126) with ``private_key_jwt`` client authentication,
 PKCE S256, a DPoP proof (RFC 9449) that binds the code, and ``authorization_details``
-(RFC 9396); then the code swap, the refresh, and ``GET /api/v1/data``. Only the standard
-library and joserfc, so a department's developer can read it in one sitting.
+(RFC 9396); then the code swap, the refresh, and ``GET /api/v1/data``. With Sam's permission
+it records decisions (scripts/demo_department_casework.py adds the department-wide calls).
+Only the standard library and joserfc, so a department's developer can read it in one sitting.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class Visit:
     dpop_key: Key = field(default_factory=lambda: ECKey.generate_key("P-256"))
     tokens: Tokens | None = None
     received: dict[str, Any] | None = None
+    # The decisions we recorded on this case, each as Tell Once answered (newest version).
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    # One line for the caseworker about what their last button did.
+    note: str | None = None
 
 
 def _b64(raw: bytes) -> str:
@@ -141,11 +146,21 @@ class TellOnceClient:
     # --- HTTP -------------------------------------------------------------------------
 
     def _call(
-        self, method: str, url: str, *, form: Mapping[str, str] | None = None, headers: Any = None
+        self,
+        method: str,
+        url: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Any = None,
     ) -> tuple[int, dict[str, Any]]:
+        sent = {"Accept": "application/json", **(headers or {})}
         body = urlencode(form).encode("ascii") if form is not None else None
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            sent["Content-Type"] = "application/json"
         request = urllib.request.Request(  # noqa: S310  (the URL is Tell Once's, from settings)
-            url, data=body, method=method, headers={"Accept": "application/json", **(headers or {})}
+            url, data=body, method=method, headers=sent
         )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310
@@ -299,31 +314,54 @@ class TellOnceClient:
         return visit.tokens
 
     def fetch(self, visit: Visit) -> dict[str, Any]:
-        """GET /api/v1/data with a fresh proof, refreshing the access token when it has run out."""
+        """GET /api/v1/data with Sam's permission; keep and return what came back."""
+        headers = {"Case-Reference": CASE_REFERENCE}
+        status, answer = self._as_permitted(visit, "GET", "/api/v1/data", headers=headers)
+        if status != 200:
+            raise self._refused("to give us the data", answer)
+        visit.received = answer
+        return answer
+
+    # --- the department API -------------------------------------------------------------
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        key: Key,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        query: str = "",
+    ) -> tuple[int, dict[str, Any]]:
+        """One call to Tell Once's API with a DPoP-bound token and a fresh proof."""
+        url = self.issuer + path
+        sent = {
+            "Authorization": f"DPoP {token}",
+            # The proof names the address without its query (RFC 9449 section 4.2).
+            "DPoP": self.dpop_proof(key, method, url, access_token=token),
+            "Acting-Officer": ACTING_OFFICER,
+            **(headers or {}),
+        }
+        return self._call(method, url + query, json_body=body, headers=sent)
+
+    def _as_permitted(
+        self, visit: Visit, method: str, path: str, **kw: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """A call with the token from Sam's permission, refreshing it when it has run out."""
         if visit.tokens is None:
             raise TellOnceProblem("We have no permission from Sam yet: ask first.")
         refreshed = False
         if self.now() >= visit.tokens.expires_at - EXPIRY_MARGIN_SECONDS:
             self.refresh(visit)
             refreshed = True
-        status, answer = self._get_data(visit)
+        status, answer = self._api(method, path, visit.tokens.access_token, visit.dpop_key, **kw)
         if status == 401 and answer.get("error") == "invalid_token" and not refreshed:
             # Our clock and Tell Once's may disagree about when the token ran out: refresh once.
+            # (A 401 means nothing was done, so sending the same call again is safe.)
             self.refresh(visit)
-            status, answer = self._get_data(visit)
-        if status != 200:
-            raise self._refused("to give us the data", answer)
-        visit.received = answer
-        return answer
-
-    def _get_data(self, visit: Visit) -> tuple[int, dict[str, Any]]:
-        assert visit.tokens is not None
-        url = self.issuer + "/api/v1/data"
-        token = visit.tokens.access_token
-        headers = {
-            "Authorization": f"DPoP {token}",
-            "DPoP": self.dpop_proof(visit.dpop_key, "GET", url, access_token=token),
-            "Case-Reference": CASE_REFERENCE,
-            "Acting-Officer": ACTING_OFFICER,
-        }
-        return self._call("GET", url, headers=headers)
+            status, answer = self._api(
+                method, path, visit.tokens.access_token, visit.dpop_key, **kw
+            )
+        return status, answer

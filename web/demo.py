@@ -62,14 +62,24 @@ DEMO_STORY = {
 
 DEMO_DEPARTMENT_ID = "anytown-housing"
 DEMO_DEPARTMENT_REDIRECT_URI = "http://localhost:5001/callback"
+# Where Tell Once POSTs its signed notices (RFC 8935) to the demo department's website.
+DEMO_DEPARTMENT_WEBHOOK_URL = "http://localhost:5001/tellonce/events"
 DEMO_DEPARTMENT_FILE_NAME = "demo-department.json"
 
 
-def demo_department_registration(public_jwk: dict[str, Any]) -> dict[str, Any]:
-    """The demo department's registration file content (RFC 7591 and our own part)."""
+def demo_department_registration(
+    public_jwk: dict[str, Any],
+    *,
+    redirect_uri: str = DEMO_DEPARTMENT_REDIRECT_URI,
+    webhook_url: str = DEMO_DEPARTMENT_WEBHOOK_URL,
+) -> dict[str, Any]:
+    """The demo department's registration file content (RFC 7591 and our own part).
+
+    Tests serve the demo department on another port, so they pass their own addresses.
+    """
     return {
         "client_name": "Anytown Council housing",
-        "redirect_uris": [DEMO_DEPARTMENT_REDIRECT_URI],
+        "redirect_uris": [redirect_uri],
         "jwks": {"keys": [public_jwk]},
         "token_endpoint_auth_method": "private_key_jwt",
         "tellonce": {
@@ -86,6 +96,7 @@ def demo_department_registration(public_jwk: dict[str, Any]) -> dict[str, Any]:
                 "role": "Head of Housing Options",
                 "email": "priya.shah@anytown.example",
             },
+            "webhook_url": webhook_url,
         },
     }
 

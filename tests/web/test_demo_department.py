@@ -1,8 +1,10 @@
 """The demo department (scripts/demo_department.py) against Tell Once served on real HTTP.
 
 The department's website runs in Flask's test client, as the person's browser sees it; its
-OAuth calls go over real HTTP (urllib) to Tell Once on localhost, exactly as when it runs
-beside `scripts/run`. Sam's browser on Tell Once is a second test client, signed in.
+OAuth and API calls go over real HTTP (urllib) to Tell Once on localhost, exactly as when it
+runs beside `scripts/run`. Sam's browser on Tell Once is a second test client, signed in.
+Tell Once's outbox worker delivers its notices into the department's test client (the
+webhook over real HTTP is in tests/e2e/test_the_whole_story.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from joserfc.jwk import JWKRegistry
 from sqlalchemy.engine import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from connectors.outbox import WebhookAnswer, deliver
+from consent.actors import Actor
+from consent.actors import citizen as citizen_actor
 from scripts.demo_department import create_app as create_department_app
-from scripts.demo_department_client import DepartmentSettings, TellOnceClient
+from scripts.demo_department_casework import CaseworkClient
+from scripts.demo_department_client import DepartmentSettings
+from scripts.demo_department_events import SET_MEDIA_TYPE, Inbox
 from tests.oauth.harness import answer
 from tests.web.citizen.conftest import sign_in
 from vault.accounts import find_account
@@ -34,7 +41,7 @@ from vault.clock import FrozenClock
 from vault.keys import LocalKeyFileProvider, init_key_file
 from vault.services import Vault
 from web.cli import main
-from web.demo import DEMO_DEPARTMENT_REDIRECT_URI, seed_demo
+from web.demo import DEMO_DEPARTMENT_REDIRECT_URI, DEMO_DEPARTMENT_WEBHOOK_URL, seed_demo
 
 
 @pytest.fixture
@@ -84,6 +91,11 @@ class Loop:
     department: Any
     sam: Any
     db: Any
+    inbox: Inbox
+    issuer: str
+    client_id: str
+    sam_actor: Actor
+    citizen_id: str
 
 
 @pytest.fixture
@@ -94,18 +106,22 @@ def loop(tellonce: Flask, db: Any, vault: Vault, tmp_path: Path) -> Loop:
         seed_demo(session, vault, department_file)
     with db.tx() as session:
         account = find_account(session, vault, "sam@example.org")
-        assert account is not None
-    client = TellOnceClient(
-        tellonce.config["BASE_URL"], DepartmentSettings.from_file(department_file)
-    )
+        assert account is not None and account.citizen_id is not None
+    issuer = tellonce.config["BASE_URL"]
+    settings = DepartmentSettings.from_file(department_file)
+    client = CaseworkClient(issuer, settings)
+    inbox = Inbox(issuer, settings.client_id, client.fetch_jwks)
     sam = tellonce.test_client()
     sign_in(sam, db, vault, account.id)
-    return Loop(create_department_app(client).test_client(), sam, db)
+    department = create_department_app(client, inbox).test_client()
+    actor = citizen_actor(account.id, account.citizen_id)
+    return Loop(department, sam, db, inbox, issuer, settings.client_id, actor, account.citizen_id)
 
 
 def text_of(response: Any) -> str:
-    """The page as a person reads it (entities such as &#39; turned back into characters)."""
-    return html.unescape(response.get_data(as_text=True))
+    """The page as a person reads it: entities such as &#39; turned back into characters,
+    and line breaks and runs of spaces read as one space."""
+    return " ".join(html.unescape(response.get_data(as_text=True)).split())
 
 
 def _path_and_query(location: str) -> tuple[str, str]:
@@ -246,6 +262,357 @@ def test_a_callback_in_another_browser_is_refused(loop: Loop) -> None:
     assert "We did not start this request in this browser" in text_of(shown)
 
 
+# --- Decisions, challenges and reviews from the case page ----------------------------------
+
+FETCHED = ["identity.name@1", "contact.address@1", "money.income_monthly@1"]
+NEW_ADDRESS = "Room 4, 9 Station Road, Anytown, AN1 5RR"
+
+
+def shared(loop: Loop) -> str:
+    """Sam shares everything; return the department's case page."""
+    location = ask_and_answer(loop, "share", keep=["money.income_monthly"])
+    return text_of(come_back(loop, location))
+
+
+def decide(loop: Loop, **changes: Any) -> str:
+    """The caseworker sends the "Record a decision" form as the page fills it in."""
+    form: dict[str, Any] = {
+        "title": "Emergency housing",
+        "outcome": "You can stay at Elm House from tonight.",
+        "reasons": "You have nowhere safe to stay.",
+        "automated": "yes",
+        "algorithm_name": "Priority need screener",
+        "algorithm_version": "2.3.1",
+        "officer_name": "Priya Shah",
+        "officer_role": "Head of Housing Options",
+        "used": FETCHED,
+        **changes,
+    }
+    return text_of(loop.department.post("/decisions", data=form, follow_redirects=True))
+
+
+def decision_row(loop: Loop) -> dict[str, Any]:
+    """The newest version of the one decision Tell Once holds, as the department sees it."""
+    with loop.db.engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT id, version, kind, data_points_used FROM decision ORDER BY version DESC"
+        ).first()
+    assert row is not None
+    used = row[3] if not isinstance(row[3], str) else json.loads(row[3])
+    return {"id": row[0], "version": row[1], "kind": row[2], "used": used}
+
+
+def sam_challenges_the_address(loop: Loop, vault: Vault, decision_id: str) -> str:
+    """Sam says the address a decision used is wrong (as the citizen pages do it)."""
+    from consent.challenges import open_challenge
+
+    with loop.db.tx() as session:
+        return open_challenge(
+            session,
+            vault,
+            loop.sam_actor,
+            decision_id=decision_id,
+            reason="I moved out of Mill Lane in May.",
+            data_point=("contact.address", 1),
+        ).id
+
+
+def test_the_decision_form_offers_what_was_just_fetched_and_the_accountable_officer(
+    loop: Loop,
+) -> None:
+    shared(loop)
+    page = loop.department.get("/case")
+    source = page.get_data(as_text=True)
+    for used in FETCHED:
+        assert f'value="{used}" checked' in source, used
+    assert 'value="Priya Shah"' in source
+    assert 'value="Head of Housing Options"' in source
+    assert "Sam has not said that anything we used is wrong." in text_of(page)
+
+
+def test_a_decision_is_recorded_with_exactly_the_versions_fetched(loop: Loop) -> None:
+    shared(loop)
+    page = decide(loop)
+    recorded = decision_row(loop)
+    assert f"We recorded the decision (Tell Once's id {recorded['id']})." in page
+    assert recorded["version"] == 1 and recorded["kind"] == "original"
+    assert recorded["used"] == [
+        {"key": "identity.name", "version": 1},
+        {"key": "contact.address", "version": 1},
+        {"key": "money.income_monthly", "version": 1},
+    ]
+    assert "Emergency housing (version 1: original)" in page
+    assert "Used: Sam's name version 1, Sam's address version 1" in page
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"algorithm_name": " "}, "Tell Once refused our decision: algorithm.name:"),
+        ({"officer_name": ""}, "Tell Once refused our decision: accountable_officer.name:"),
+        ({"used": ["contact.address@7"]}, "contact.address version 7"),
+    ],
+    ids=["automated without a system name", "no accountable officer", "a version never served"],
+)
+def test_a_decision_tell_once_refuses_is_not_kept_and_its_reason_is_shown(
+    loop: Loop, changes: dict[str, Any], reason: str
+) -> None:
+    shared(loop)
+    page = decide(loop, **changes)
+    assert "Tell Once refused our decision:" in page
+    assert reason in page
+    assert "Decisions we recorded" not in page
+    assert loop.db.scalar("SELECT count(*) FROM decision") == 0
+
+
+def test_a_challenge_is_answered_corrected_and_the_decision_reviewed(
+    loop: Loop, vault: Vault
+) -> None:
+    shared(loop)
+    decide(loop)
+    decision_id = decision_row(loop)["id"]
+    challenge_id = sam_challenges_the_address(loop, vault, decision_id)
+
+    page = text_of(loop.department.get("/case"))
+    assert "Challenges from people" in page
+    assert "Sam's address (version 1)" in page
+    assert "Sam says: I moved out of Mill Lane in May." in page
+
+    answered = loop.department.post(
+        f"/challenges/{challenge_id}/answer",
+        data={
+            "key": "contact.address",
+            "outcome": "corrected",
+            "value": NEW_ADDRESS,
+            "reasons": "Checked with the landlord.",
+        },
+        follow_redirects=True,
+    )
+    page = text_of(answered)
+    assert "We sent our answer. Tell Once shows it to Sam." in page
+    assert "corrected (now version 2)" in page
+    from vault.records import current_data_points
+
+    with loop.db.tx() as session:
+        (address,) = current_data_points(session, vault, loop.citizen_id, ["contact.address"])
+    assert address.version == 2
+    assert address.source == f"department:{loop.client_id}"
+    assert address.value == {
+        "lines": ["Room 4", "9 Station Road"],
+        "town": "Anytown",
+        "postcode": "AN1 5RR",
+    }
+
+    reviewed = loop.department.post(
+        f"/decisions/{decision_id}/review",
+        data={
+            "kind": "overturned",
+            "reviewer_name": "Tom Okafor",
+            "reviewer_role": "Senior Housing Officer",
+            "reasons": "The address used was out of date.",
+            "outcome": "We will find you a room near Station Road.",
+        },
+        follow_redirects=True,
+    )
+    page = text_of(reviewed)
+    assert "We recorded the review: the decision is now version 2." in page
+    assert "Emergency housing (version 2: overturned)" in page
+    assert "We will find you a room near Station Road." in page
+    assert decision_row(loop)["kind"] == "overturned"
+
+
+def test_a_review_by_the_accountable_officer_is_refused(loop: Loop) -> None:
+    shared(loop)
+    decide(loop)
+    decision_id = decision_row(loop)["id"]
+    reviewed = loop.department.post(
+        f"/decisions/{decision_id}/review",
+        data={
+            "kind": "upheld",
+            "reviewer_name": "Priya Shah",
+            "reviewer_role": "Head of Housing Options",
+            "reasons": "Checked again.",
+        },
+        follow_redirects=True,
+    )
+    page = text_of(reviewed)
+    assert "Tell Once refused our review:" in page
+    assert "someone other than the accountable officer" in page
+    assert decision_row(loop)["version"] == 1
+
+
+def test_a_corrected_answer_with_an_address_tell_once_cannot_read_is_refused(
+    loop: Loop, vault: Vault
+) -> None:
+    shared(loop)
+    decide(loop)
+    challenge_id = sam_challenges_the_address(loop, vault, decision_row(loop)["id"])
+    answered = loop.department.post(
+        f"/challenges/{challenge_id}/answer",
+        data={"key": "contact.address", "outcome": "corrected", "value": "Station Road"},
+        follow_redirects=True,
+    )
+    page = text_of(answered)
+    assert "Tell Once refused our answer:" in page
+    assert loop.db.scalar("SELECT status FROM challenge") == "open"
+
+
+# --- Notices from Tell Once at /tellonce/events ---------------------------------------------
+
+
+def into(loop: Loop) -> Any:
+    """The outbox's POST, made into the department's test client instead of over HTTP."""
+
+    def post(url: str, token: str) -> WebhookAnswer:
+        answered = loop.department.post(urlsplit(url).path, data=token, content_type=SET_MEDIA_TYPE)
+        return WebhookAnswer(answered.status_code)
+
+    return post
+
+
+def test_notices_from_the_outbox_are_verified_and_shown_on_the_case_page(
+    loop: Loop, engine: Engine, vault: Vault
+) -> None:
+    shared(loop)
+    decide(loop)
+    sam_challenges_the_address(loop, vault, decision_row(loop)["id"])
+    report = deliver(engine, vault, loop.issuer, now=datetime.now(UTC), post=into(loop))
+    assert (report.sent, report.failed) == (3, 0)
+    assert sorted(notice.event for notice in loop.inbox.notices()) == [
+        "challenge_opened",
+        "data_point_contested",
+        "decision_review_requested",
+    ]
+    page = text_of(loop.department.get("/case"))
+    assert "Messages from Tell Once" in page
+    assert "Sam says Sam's address (version 1) is wrong." in page
+    assert "Sam challenged Sam's address (version 1). We must answer within a month." in page
+    assert "review our decision, because Sam says information it used is wrong." in page
+
+
+def test_stopping_sharing_reaches_the_department_as_a_message(
+    loop: Loop, engine: Engine, vault: Vault
+) -> None:
+    from consent.grants import grants_for_citizen, revoke_grant
+
+    shared(loop)
+    with loop.db.tx() as session:
+        (grant,) = grants_for_citizen(session, loop.citizen_id)
+        revoke_grant(session, vault, loop.sam_actor, grant.id)
+    assert deliver(engine, vault, loop.issuer, now=datetime.now(UTC), post=into(loop)).sent == 1
+    page = text_of(loop.department.get("/case"))
+    assert "Sam stopped sharing with us: we cannot look again" in page
+
+
+def _message(loop: Loop, vault: Vault, **changes: Any) -> Any:
+    from connectors.outbox_models import OutboxMessage
+
+    now = vault.clock()
+    fields: dict[str, Any] = {
+        "department_id": loop.client_id,
+        "event": "grant_revoked",
+        "citizen_id": loop.citizen_id,
+        "details": {"grant_id": "g-1"},
+        "created_at": now,
+        "next_attempt_at": now,
+        **changes,
+    }
+    return OutboxMessage(**fields)
+
+
+def test_the_same_notice_twice_is_accepted_and_kept_once(loop: Loop, vault: Vault) -> None:
+    from connectors.set_tokens import make_set
+
+    token = make_set(vault, loop.issuer, _message(loop, vault), now=vault.clock())
+    for _ in range(2):
+        answered = loop.department.post("/tellonce/events", data=token, content_type=SET_MEDIA_TYPE)
+        assert answered.status_code == 202
+    assert len(loop.inbox.notices()) == 1
+
+
+def _other_key_token(loop: Loop, vault: Vault) -> str:
+    from joserfc import jws
+    from joserfc.jwk import ECKey
+
+    from connectors.set_tokens import set_claims
+
+    claims = set_claims(vault, loop.issuer, _message(loop, vault), now=vault.clock())
+    key = ECKey.generate_key("P-256")
+    header = {"alg": "ES256", "kid": key.thumbprint(), "typ": "secevent+jwt"}
+    return jws.serialize_compact(header, json.dumps(claims), key)
+
+
+def _not_a_set(loop: Loop, vault: Vault) -> str:
+    from joserfc import jws
+
+    from connectors.set_tokens import set_claims
+    from consent.receipts import server_signing_jwk
+
+    claims = set_claims(vault, loop.issuer, _message(loop, vault), now=vault.clock())
+    key = server_signing_jwk(vault)
+    return jws.serialize_compact(
+        {"alg": "ES256", "kid": key.kid, "typ": "JWT"}, json.dumps(claims), key
+    )
+
+
+def _made_by_tell_once(issuer: str | None = None, **changes: Any) -> Any:
+    def make(loop: Loop, vault: Vault) -> str:
+        from connectors.set_tokens import make_set
+
+        message = _message(loop, vault, **changes)
+        return make_set(vault, issuer or loop.issuer, message, now=vault.clock())
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("make", "err"),
+    [
+        (lambda loop, vault: "not.a.token", "invalid_key"),
+        (_other_key_token, "invalid_key"),
+        (_not_a_set, "invalid_request"),
+        (_made_by_tell_once(issuer="http://localhost:1"), "invalid_issuer"),
+        (_made_by_tell_once(department_id="someone-else"), "invalid_audience"),
+    ],
+    ids=["not a token", "signed by another key", "not a SET", "other issuer", "other audience"],
+)
+def test_a_notice_that_does_not_verify_is_refused_and_not_kept(
+    loop: Loop, vault: Vault, make: Any, err: str
+) -> None:
+    answered = loop.department.post(
+        "/tellonce/events", data=make(loop, vault), content_type=SET_MEDIA_TYPE
+    )
+    assert answered.status_code == 400
+    assert answered.get_json()["err"] == err
+    assert answered.get_json()["description"]
+    assert loop.inbox.notices() == []
+
+
+def test_a_notice_not_sent_as_a_security_event_token_is_refused(loop: Loop, vault: Vault) -> None:
+    from connectors.set_tokens import make_set
+
+    token = make_set(vault, loop.issuer, _message(loop, vault), now=vault.clock())
+    answered = loop.department.post("/tellonce/events", data=token, content_type="text/plain")
+    assert answered.status_code == 400
+    assert answered.get_json()["err"] == "invalid_request"
+    assert loop.inbox.notices() == []
+
+
+def test_without_tell_onces_keys_a_notice_is_answered_503_so_it_comes_again(
+    loop: Loop, vault: Vault, tmp_path: Path
+) -> None:
+    from connectors.set_tokens import make_set
+
+    settings = DepartmentSettings.from_file(tmp_path / "demo-department.json")
+    unreachable = CaseworkClient("http://127.0.0.1:9", settings)
+    inbox = Inbox(loop.issuer, settings.client_id, unreachable.fetch_jwks)
+    department = create_department_app(unreachable, inbox).test_client()
+    token = make_set(vault, loop.issuer, _message(loop, vault), now=vault.clock())
+    answered = department.post("/tellonce/events", data=token, content_type=SET_MEDIA_TYPE)
+    assert answered.status_code == 503
+    assert inbox.notices() == []
+
+
 # --- The seed -------------------------------------------------------------------------------
 
 
@@ -304,6 +671,8 @@ def test_seeding_twice_registers_the_department_once_with_a_private_key_file(
     assert settings.redirect_uri == "http://localhost:5001/callback"
     assert settings.signing_key.thumbprint() in _registered_thumbprints(db, "anytown-housing")
     assert "d" in json.loads(path.read_text())["signing_key"]  # the private half, for signing
+    webhook = db.scalar("SELECT webhook_url FROM department WHERE id = 'anytown-housing'")
+    assert webhook == DEMO_DEPARTMENT_WEBHOOK_URL == "http://localhost:5001/tellonce/events"
 
 
 def test_a_lost_key_file_means_a_new_registration_and_the_ledger_still_verifies(
