@@ -20,7 +20,8 @@ from sqlmodel import Session, col
 from consent import citizen_notices, notices
 from consent.actors import Actor, authorise
 from consent.decision_models import Challenge, Decision
-from consent.decisions import decision_texts, flag_decisions_using, flag_for_review
+from consent.decision_views import decision_texts
+from consent.decisions import flag_decisions_using, flag_for_review
 from consent.events import CHALLENGE_ANSWERED, CHALLENGE_OPENED
 from consent.models import AccessEvent
 from vault import catalogue, envelope, ledger

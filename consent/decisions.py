@@ -20,22 +20,23 @@ from sqlmodel import Session, col
 from consent import citizen_notices
 from consent.access import served_versions
 from consent.decision_models import Decision
+from consent.decision_views import (
+    DECISION_KIND,
+    NOT_FOUND,
+    decision_texts,
+)
 from consent.events import DECISION_RECORDED, DECISION_REVIEWED
 from consent.models import Grant
 from consent.notices import DECISION_REVIEW_REQUESTED, DepartmentNotice, tell_department
-from vault import catalogue, envelope, ledger
+from vault import envelope, ledger
 from vault.citizens import citizen_ref, data_key, get_citizen
 from vault.clock import system_clock
 from vault.errors import InvalidValue, NotFound
-from vault.models import DataPoint
-from vault.records import DATA_POINT_KIND
 from vault.services import Vault
 
-DECISION_KIND = "decision"
 REVIEW_KINDS = ("adjusted", "overturned", "upheld")
 MAX_DATA_POINTS_USED = 200
 MAX_OTHER_INFORMATION = 50
-NOT_FOUND = "We could not find that decision."
 _SAFE_KEY = re.compile(r"^[a-z0-9_.]{1,64}$")
 
 
@@ -54,50 +55,6 @@ class DecisionInput:
     officer_role: str
     data_points_used: Sequence[tuple[str, int]]
     other_information_used: Sequence[Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class UsedDataPoint:
-    """A data point version a decision used, opened for the person."""
-
-    key: str
-    label: str
-    version: int
-    value: Any
-    source: str
-    recorded_at: datetime
-    status: str  # current | contested | superseded (the version's status now)
-    special_category: bool
-
-
-@dataclass(frozen=True)
-class DecisionView:
-    """One version of a decision, opened for the person it is about."""
-
-    id: str
-    series_id: str
-    version: int
-    kind: str
-    department_id: str
-    grant_id: str
-    case_reference: str
-    title: str
-    outcome: str
-    reasons: str
-    automated: bool
-    algorithm_name: str | None
-    algorithm_version: str | None
-    officer_name: str
-    officer_role: str
-    reviewer_name: str | None
-    reviewer_role: str | None
-    review_reasons: str | None
-    data_points_used: list[UsedDataPoint]
-    other_information_used: list[dict[str, str]]
-    created_at: datetime
-    status: str
-    review_requested_at: datetime | None
-    review_requested_because: str | None
 
 
 class DecisionRejected(InvalidValue):
@@ -165,16 +122,6 @@ def _seal(vault: Vault, session: Session, decision: Decision, texts: dict[str, A
         decision.citizen_id, DECISION_KIND, decision.id, decision.version
     )
     return envelope.seal_json(dek, texts, aad)
-
-
-def decision_texts(dek: bytes, decision: Decision) -> dict[str, Any]:
-    """Open what a decision says (title, outcome, reasons...) with its person's data key."""
-    aad = envelope.associated_data(
-        decision.citizen_id, DECISION_KIND, decision.id, decision.version
-    )
-    texts = envelope.open_json(dek, decision.sealed, aad)
-    assert isinstance(texts, dict)
-    return texts
 
 
 def _log(session: Session, vault: Vault, kind: str, decision: Decision) -> None:
@@ -354,111 +301,6 @@ def get_decision_for_department(session: Session, department_id: str, decision_i
     if decision is None or decision.department_id != department_id:
         raise NotFound(NOT_FOUND)
     return decision
-
-
-def _views(
-    session: Session, vault: Vault, citizen_id: str, rows: Sequence[Decision]
-) -> list[DecisionView]:
-    if not rows:
-        return []
-    dek = data_key(vault, get_citizen(session, citizen_id))
-    keys = {item["key"] for row in rows for item in row.data_points_used}
-    points = {
-        (p.key, p.version): p
-        for p in session.execute(
-            select(DataPoint).where(
-                col(DataPoint.citizen_id) == citizen_id, col(DataPoint.key).in_(sorted(keys))
-            )
-        ).scalars()
-    }
-    return [_view(dek, row, points) for row in rows]
-
-
-def _used_view(dek: bytes, point: DataPoint) -> UsedDataPoint:
-    entry = catalogue.entry(point.key)
-    aad = envelope.associated_data(point.citizen_id, DATA_POINT_KIND, point.id, point.version)
-    return UsedDataPoint(
-        key=point.key,
-        label=entry.label,
-        version=point.version,
-        value=envelope.open_json(dek, point.ciphertext, aad),
-        source=point.source,
-        recorded_at=point.recorded_at,
-        status=point.status,
-        special_category=entry.special_category,
-    )
-
-
-def _view(dek: bytes, row: Decision, points: Mapping[tuple[str, int], DataPoint]) -> DecisionView:
-    texts = decision_texts(dek, row)
-    used = []
-    for item in row.data_points_used:
-        point = points.get((item["key"], int(item["version"])))
-        if point is None:  # cannot happen: a decision cites only versions that were served
-            raise NotFound("We could not find a piece of information this decision used.")
-        used.append(_used_view(dek, point))
-    return DecisionView(
-        id=row.id,
-        series_id=row.series_id,
-        version=row.version,
-        kind=row.kind,
-        department_id=row.department_id,
-        grant_id=row.grant_id,
-        case_reference=row.case_reference,
-        title=texts["title"],
-        outcome=texts["outcome"],
-        reasons=texts["reasons"],
-        automated=row.automated,
-        algorithm_name=row.algorithm_name,
-        algorithm_version=row.algorithm_version,
-        officer_name=row.officer_name,
-        officer_role=row.officer_role,
-        reviewer_name=row.reviewer_name,
-        reviewer_role=row.reviewer_role,
-        review_reasons=texts.get("review_reasons"),
-        data_points_used=used,
-        other_information_used=[dict(item) for item in texts["other_information_used"]],
-        created_at=row.created_at,
-        status=row.status,
-        review_requested_at=row.review_requested_at,
-        review_requested_because=row.review_requested_because,
-    )
-
-
-def decisions_for_citizen(session: Session, vault: Vault, citizen_id: str) -> list[DecisionView]:
-    """The current version of every decision about the person, newest first."""
-    rows = session.execute(
-        select(Decision)
-        .where(col(Decision.citizen_id) == citizen_id, col(Decision.status) == "current")
-        .order_by(col(Decision.created_at).desc(), col(Decision.id).desc())
-    ).scalars()
-    return _views(session, vault, citizen_id, list(rows))
-
-
-def decision_for_citizen(
-    session: Session, vault: Vault, citizen_id: str, decision_id: str
-) -> DecisionView:
-    """One version of a decision about the person; NotFound if it is not theirs."""
-    row = session.get(Decision, decision_id)
-    if row is None or row.citizen_id != citizen_id:
-        raise NotFound(NOT_FOUND)
-    return _views(session, vault, citizen_id, [row])[0]
-
-
-def decision_history(
-    session: Session, vault: Vault, citizen_id: str, series_id: str
-) -> list[DecisionView]:
-    """Every version of one decision about the person, oldest first."""
-    rows = list(
-        session.execute(
-            select(Decision)
-            .where(col(Decision.series_id) == series_id, col(Decision.citizen_id) == citizen_id)
-            .order_by(col(Decision.version))
-        ).scalars()
-    )
-    if not rows:
-        raise NotFound(NOT_FOUND)
-    return _views(session, vault, citizen_id, rows)
 
 
 def flag_for_review(

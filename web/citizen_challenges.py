@@ -19,7 +19,7 @@ from consent.challenges import (
     challenges_for_citizen,
     open_challenge,
 )
-from consent.decisions import DecisionView, UsedDataPoint, decision_for_citizen
+from consent.decision_views import DecisionView, UsedDataPoint, decision_for_citizen
 from vault.errors import InvalidValue
 from web.citizen_base import actor, allowed, bp, department_name, render
 from web.citizen_forms import ConfirmForm

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from consent.citizen_notices import get_choice, set_choice
-from consent.decisions import decision_for_citizen, decision_history, decisions_for_citizen
+from consent.decision_views import decision_for_citizen, decision_history, decisions_for_citizen
 from web.citizen_base import CITIZEN_ONLY, actor, allowed, bp, department_name, render
 from web.decision_forms import NotificationsForm
 from web.signin_state import actor_required

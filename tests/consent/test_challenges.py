@@ -19,7 +19,8 @@ from consent.challenges import (
     open_challenge,
 )
 from consent.decision_models import Challenge, CitizenNotice, Decision
-from consent.decisions import decision_for_citizen, decisions_for_citizen, review_decision
+from consent.decision_views import decision_for_citizen, decisions_for_citizen
+from consent.decisions import review_decision
 from consent.delegations import give_delegation
 from consent.errors import NotAllowed
 from consent.notices import (

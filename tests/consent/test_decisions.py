@@ -8,11 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from consent.decision_models import CitizenNotice, Decision
+from consent.decision_views import decision_for_citizen, decision_history, decisions_for_citizen
 from consent.decisions import (
     DecisionRejected,
-    decision_for_citizen,
-    decision_history,
-    decisions_for_citizen,
     flag_decisions_using,
     get_decision_for_department,
     record_decision,

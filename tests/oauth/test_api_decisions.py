@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from consent.decision_models import Decision
-from consent.decisions import decision_history, decisions_for_citizen
+from consent.decision_views import decision_history, decisions_for_citizen
 from tests.oauth.harness import DepartmentSide, whole_flow
 from tests.web.citizen.conftest import CANARY, Person
 from vault.records import record_data_point
