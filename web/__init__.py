@@ -18,6 +18,7 @@ from vault.db import make_engine
 from vault.keys import LocalKeyFileProvider
 from vault.services import Vault
 from web.config import from_environment
+from web.security_headers import init_security_headers
 from web.state import Services
 
 
@@ -37,10 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"], synchronous=app.config["SQLITE_SYNCHRONOUS"]
     )
     app.extensions["tellonce"] = Services(engine=engine, vault=vault_services)
-    # Flask's own cookie only carries the CSRF token; give it the same protection.
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["BASE_URL"].startswith("https://"))
+    init_security_headers(app)  # every answer's headers, and Flask's own cookie
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = keys.derive_secret("flask-session-key").hex()
 
@@ -51,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.errors import register_error_handlers
     from web.health import bp as health_bp
     from web.ledger_api import bp as ledger_bp
+    from web.limits import init_limits
     from web.oauth import bp as oauth_bp
 
     init_api(app)
@@ -64,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ledger_bp, url_prefix="/ledger")
     csrf.exempt(ledger_bp)
     csrf.exempt(health_bp)
+    init_limits(app)  # last: it wraps views of every blueprint (sign-in, OAuth, API)
     return app
 
 
@@ -74,9 +74,8 @@ def _init_pages(app: Flask) -> None:
     """Templates, forms, languages, sign-in state and the people-facing blueprints."""
     from web import assets, auth, citizen, helpers_pages, workers
     from web.i18n import init_i18n
-    from web.limits import init_limits
     from web.pages import page_context
-    from web.signin_state import load_signed_in, no_store
+    from web.signin_state import load_signed_in
 
     app.jinja_loader = ChoiceLoader(
         [
@@ -93,11 +92,9 @@ def _init_pages(app: Flask) -> None:
     csrf.init_app(app)
     init_i18n(app)
     app.before_request(load_signed_in)
-    app.after_request(no_store)
     app.context_processor(page_context)
     app.register_blueprint(assets.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(citizen.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(helpers_pages.bp)
-    init_limits(app)  # after the blueprints: it wraps their sign-in views

@@ -63,7 +63,9 @@ from web.state import unit_of_work
 bp = Blueprint("auth", __name__)
 CHALLENGE_COOKIE = "tellonce_webauthn"
 CHALLENGE_SECONDS = 300
-_TOKEN_IN_URL = re.compile(r"token=[^\s&\"]+")
+# One-time secrets that travel in URLs: sign-in link tokens, helper invitation codes and
+# pushed-request URIs.
+_TOKEN_IN_URL = re.compile(r"\b(token|code|request_uri)=[^\s&\"]+")
 
 
 class RedactLinkTokens(logging.Filter):
@@ -71,8 +73,8 @@ class RedactLinkTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
-            record.msg, record.args = _TOKEN_IN_URL.sub("token=[hidden]", message), ()
+        if "=" in message and _TOKEN_IN_URL.search(message):
+            record.msg, record.args = _TOKEN_IN_URL.sub(r"\1=[hidden]", message), ()
         return True
 
 
@@ -150,10 +152,10 @@ def link() -> Any:
         if purpose is None:
             return _dead_link()
         form.token.data = token
-        response = Response(render_template("auth/link.html", form=form, purpose=purpose))
-        # The page's own requests (styles, scripts) must not carry the token in a Referer.
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+        # Its requests never carry the token in a Referer: every answer's Referrer-Policy is
+        # strict-origin (web/security_headers.py). Not no-referrer: over https, Flask-WTF
+        # refuses a form sent without a Referer, so the button would never work.
+        return Response(render_template("auth/link.html", form=form, purpose=purpose))
     if not form.validate_on_submit():
         return _dead_link()
     account_id = _redeem(str(form.token.data))

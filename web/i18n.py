@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, redirect, request
 from flask_babel import Babel
 
+from web.security_headers import over_https
+
 LANGUAGES = ("en", "cy")
 COOKIE = "lang"
 
@@ -29,7 +31,14 @@ def choose(code: str) -> Response:
     """Switch language and go back to the page the person was on."""
     response = redirect(_safe_next(request.args.get("next")))
     if code in LANGUAGES:
-        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        response.set_cookie(
+            COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=over_https(),  # like every cookie of ours: never sent over plain http
+        )
     return response  # type: ignore[return-value]
 
 

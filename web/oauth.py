@@ -34,6 +34,7 @@ from consent.receipts import public_jwks
 from vault.services import Vault
 from web.citizen_base import actor, allowed, render
 from web.oauth_consent import ConsentForm, ConsentView, consent_view
+from web.security_headers import allow_form_target
 from web.signin_state import actor_required
 from web.state import unit_of_work
 
@@ -157,6 +158,7 @@ def consent(pushed_id: str) -> Any:
     try:
         with unit_of_work() as (db, vault):
             pushed = pending_request(db, pushed_id, vault.clock())
+            allow_form_target(pushed.params["redirect_uri"])  # the answer goes back there
             view = consent_view(db, vault, pushed, actor().citizen_id)
             form = ConsentForm.for_view(view)
             if request.method == "POST" and form.validate_on_submit():

@@ -17,6 +17,7 @@ from consent.actors import citizen as citizen_actor
 from consent.actors import worker as worker_actor
 from vault.models import Account
 from vault.sessions import end_session, resume_session, start_session
+from web.security_headers import over_https
 from web.state import unit_of_work
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def cookie_name(app: Flask | None = None) -> str:
     """The session cookie's name: ``__Host-`` prefixed whenever we are served over https."""
     app = app or current_app
-    return "__Host-tellonce" if app.config["BASE_URL"].startswith("https://") else "tellonce"
+    return "__Host-tellonce" if over_https(app) else "tellonce"
 
 
 def load_signed_in() -> None:
@@ -50,9 +51,8 @@ def load_signed_in() -> None:
 
 def set_session_cookie(response: Response, token: str) -> Response:
     """Put a session token in the cookie, with every protective flag."""
-    secure = current_app.config["BASE_URL"].startswith("https://")
     response.set_cookie(
-        cookie_name(), token, httponly=True, secure=secure, samesite="Lax", path="/"
+        cookie_name(), token, httponly=True, secure=over_https(), samesite="Lax", path="/"
     )
     return response
 
@@ -75,7 +75,10 @@ def sign_out(response: Response) -> Response:
     session.clear()
     if messages:
         session["_flashes"] = messages
-    response.delete_cookie(cookie_name(), path="/")
+    # Browsers ignore a __Host- cookie sent without Secure, its removal included.
+    response.delete_cookie(
+        cookie_name(), path="/", secure=over_https(), httponly=True, samesite="Lax"
+    )
     return response
 
 
@@ -142,10 +145,3 @@ def actor_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def no_store(response: Response) -> Response:
-    """After each request: pages with personal data must never be cached."""
-    if g.get("account") is not None or request.path.startswith(("/api/", "/oauth/")):
-        response.headers["Cache-Control"] = "no-store"
-    return response

@@ -70,3 +70,16 @@ def test_link_tokens_are_hidden_in_request_logs() -> None:
     assert RedactLinkTokens().filter(record)
     assert "eyJzZWNyZXQ" not in record.getMessage()
     assert "GET /sign-in/link?token=[hidden] HTTP/1.1" in record.getMessage()
+
+
+def test_invitation_codes_and_request_uris_are_hidden_in_request_logs() -> None:
+    line = (
+        "GET /help/accept?code=HELPCODE123 HTTP/1.1 "
+        "GET /oauth/authorize?client_id=x&request_uri=urn:ietf:params:oauth:request_uri:RURI9"
+    )
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s", (line,), None)
+    assert RedactLinkTokens().filter(record)
+    message = record.getMessage()
+    assert "HELPCODE123" not in message and "RURI9" not in message
+    assert "code=[hidden]" in message and "request_uri=[hidden]" in message
+    assert "client_id=x" in message
