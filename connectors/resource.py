@@ -40,8 +40,14 @@ def authenticate_call(
     method: str,
     url: str,
     now: datetime,
+    check_grant: bool = True,
 ) -> ApiCaller:
-    """Check the token and its proof; raise InvalidToken or InvalidDPoPProof (status 401)."""
+    """Check the token and its proof; raise InvalidToken or InvalidDPoPProof (status 401).
+
+    A token whose grant has ended or been stopped is dead (the next call fails), unless
+    ``check_grant`` is False: the data API lets the consent layer refuse it, so the refusal
+    is recorded where the person can see it.
+    """
     if not authorization:
         raise InvalidToken("Send an access token: Authorization: DPoP <token>.")
     scheme, _, token = authorization.partition(" ")
@@ -64,7 +70,7 @@ def authenticate_call(
     if found is None:
         raise InvalidToken("This access token is not known.")
     row, kind = found
-    problem = token_problem(session, row, kind, now, check_grant=False)
+    problem = token_problem(session, row, kind, now, check_grant=check_grant)
     if problem is not None:
         raise InvalidToken(problem)
     if proof.jkt != row.jkt:

@@ -89,6 +89,14 @@ class ApiErrorSchema(Schema):
     )
 
 
+class DepartmentApi(Api):
+    """flask-smorest's Api, documenting the error body our handlers really send."""
+
+    # Every refusal (web.errors) is {"error", "message"}, also for answers no route lists
+    # (a body that is not JSON, too many requests): the document's "default" says so.
+    ERROR_SCHEMA = ApiErrorSchema
+
+
 @blp.route("/data")
 @blp.arguments(DataHeaders, location="headers", as_kwargs=True)
 @blp.response(200, DataSchema)
@@ -106,6 +114,7 @@ def data(case_reference: str, acting_officer: str) -> Any:
             method="GET",
             url=str(current_app.config["BASE_URL"]).rstrip("/") + request.path,
             now=vault.clock(),
+            check_grant=False,  # fetch_data refuses an ended grant and records the refusal
         )
         answer = fetch_data(
             session, vault, caller, acting_officer=acting_officer, case_reference=case_reference
@@ -124,7 +133,7 @@ def init_api(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    api = Api(app, spec_kwargs={"servers": [{"url": app.config["BASE_URL"]}]})
+    api = DepartmentApi(app, spec_kwargs={"servers": [{"url": app.config["BASE_URL"]}]})
     api.spec.components.security_scheme(
         "DPoP",
         {

@@ -26,7 +26,22 @@ ANSWER_OUTCOMES = ("corrected", "upheld", "decision_changed")
 CHALLENGE_STATUSES = ("open", *ANSWER_OUTCOMES, "all")
 
 
-NOT_BLANK = validate.Regexp(r"\s*\S", error="must not be blank.")
+class NotBlank(validate.Regexp):
+    """Text with at least one character that is not a space."""
+
+    def __init__(self) -> None:
+        # Documented as the pattern "\S": JSON Schema patterns match anywhere in the text,
+        # so that says "has a non-space character", exactly what this checks.
+        super().__init__(r"\S", error="must not be blank.")
+
+    def __call__(self, value: Any) -> Any:
+        """Pass the value on if any character of it is not a space."""
+        if self.regex.search(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+NOT_BLANK = NotBlank()
 
 
 def _text(most: int, example: str, description: str | None = None, **kw: Any) -> fields.String:
