@@ -28,4 +28,8 @@ def from_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY"),
         # FULL survives power loss; NORMAL only a crash of the app (fine for tests).
         "SQLITE_SYNCHRONOUS": env.get("TELLONCE_SQLITE_SYNCHRONOUS", "FULL"),
+        # Where rate-limit counts live: memory (each worker its own) or redis://host:port/db.
+        "RATELIMIT_STORAGE_URI": env.get("TELLONCE_RATELIMIT_STORAGE", "memory://"),
+        "API_RATE_LIMIT": env.get("TELLONCE_API_RATE_LIMIT", "600/minute"),
+        "TRUSTED_PROXIES": env.get("TELLONCE_TRUSTED_PROXIES", "0"),
     }
