@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort
 from flask_wtf.csrf import CSRFProtect
 from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_api(app)
     csrf.exempt(api_blp)
     register_error_handlers(app)  # after the API: our error shapes replace flask-smorest's
+    app.url_value_preprocessor(_refuse_nul_in_path)
     app.register_blueprint(oauth_bp)
     for view in ("pushed_authorization_request", "token", "revoke", "introspect"):
         # Departments' servers call these with their own credentials, not a browser form.
@@ -68,6 +69,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 csrf = CSRFProtect()
+
+
+def _refuse_nul_in_path(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Answer "not found" for a path whose id, key or topic holds a NUL character."""
+    # None of ours holds one, and PostgreSQL cannot even compare one: without this, a path
+    # like /decisions/%00/wrong failed as a storage error (503) instead of a plain 404.
+    if values and any("\x00" in str(value) for value in values.values()):
+        abort(404)
 
 
 def _init_pages(app: Flask) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from flask_smorest import Api, Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from connectors.data_api import fetch_data
 from connectors.resource import authenticate_call
@@ -25,19 +25,26 @@ blp = Blueprint(
 )
 
 
+def no_nul(value: str) -> None:
+    """Refuse text holding a NUL character: PostgreSQL cannot store one."""
+    # HTTP forbids NUL in a header, but not every server in front of us refuses it.
+    if "\x00" in value:
+        raise ValidationError("must not contain the NUL character.")
+
+
 class DataHeaders(Schema):
     """Who is looking, and for which case: both written into the person's record."""
 
     case_reference = fields.String(
         data_key="Case-Reference",
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=[validate.Length(min=1, max=64), no_nul],
         metadata={"description": "The case the permission was given for.", "example": "HOU-2291"},
     )
     acting_officer = fields.String(
         data_key="Acting-Officer",
         required=True,
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), no_nul],
         metadata={"description": "The name of the person looking.", "example": "A. Officer"},
     )
 

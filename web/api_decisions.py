@@ -27,26 +27,33 @@ CHALLENGE_STATUSES = ("open", *ANSWER_OUTCOMES, "all")
 
 
 class NotBlank(validate.Regexp):
-    """Text with at least one character that is not a space."""
+    """Text with a character that is not a space (and, for ``no_nul``, no NUL character)."""
 
-    def __init__(self) -> None:
-        # Documented as the pattern "\S": JSON Schema patterns match anywhere in the text,
-        # so that says "has a non-space character", exactly what this checks.
-        super().__init__(r"\S", error="must not be blank.")
+    def __init__(self, *, no_nul: bool) -> None:
+        # JSON Schema patterns match anywhere in the text: "\S" says "has a non-space".
+        # PostgreSQL cannot store a NUL, so a body's text may not hold one; a header never
+        # can (HTTP forbids it), so there the plainer pattern documents it as well.
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$" if no_nul else r"\S"
+        super().__init__(pattern, error="must not be blank.")
+        self.no_nul = no_nul
 
     def __call__(self, value: Any) -> Any:
-        """Pass the value on if any character of it is not a space."""
+        """Pass the value on if it is not blank and holds no NUL character."""
+        if "\x00" in value:
+            raise ValidationError("must not contain the NUL character.")
         if self.regex.search(value) is None:
             raise ValidationError(self._format_error(value))
         return value
 
 
-NOT_BLANK = NotBlank()
+BODY_TEXT = NotBlank(no_nul=True)
+HEADER_TEXT = NotBlank(no_nul=False)
 
 
 def _text(most: int, example: str, description: str | None = None, **kw: Any) -> fields.String:
     metadata = {"example": example, **({"description": description} if description else {})}
-    checks = [validate.Length(min=1, max=most), NOT_BLANK]
+    plain = HEADER_TEXT if "data_key" in kw else BODY_TEXT  # headers are named by data_key
+    checks = [validate.Length(min=1, max=most), plain]
     return fields.String(validate=checks, metadata=metadata, **kw)
 
 
