@@ -50,10 +50,11 @@ BODY_TEXT = NotBlank(no_nul=True)
 HEADER_TEXT = NotBlank(no_nul=False)
 
 
-def _text(most: int, example: str, description: str | None = None, **kw: Any) -> fields.String:
+def _text(
+    most: int, example: str, description: str | None = None, *, header: bool = False, **kw: Any
+) -> fields.String:
     metadata = {"example": example, **({"description": description} if description else {})}
-    plain = HEADER_TEXT if "data_key" in kw else BODY_TEXT  # headers are named by data_key
-    checks = [validate.Length(min=1, max=most), plain]
+    checks = [validate.Length(min=1, max=most), HEADER_TEXT if header else BODY_TEXT]
     return fields.String(validate=checks, metadata=metadata, **kw)
 
 
@@ -82,6 +83,7 @@ class OfficerHeaders(Schema):
         MAX_OFFICER,
         "A. Officer",
         "The name of the person doing this; kept with the record.",
+        header=True,
         data_key="Acting-Officer",
         required=True,
     )
@@ -92,6 +94,7 @@ class ReviewHeaders(Schema):
         MAX_OFFICER,
         "A. Officer",
         "Who records the review, if not the reviewer.",
+        header=True,
         data_key="Acting-Officer",
         load_default=None,
     )
