@@ -18,7 +18,7 @@ from consent.events import ACCESS_REFUSED, ACCESS_SERVED
 from consent.grants import STORY_PREFIX, grant_status, may_serve
 from consent.models import AccessEvent, Grant
 from vault import ledger
-from vault.citizens import citizen_ref, get_citizen
+from vault.citizens import get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.models import StorySection
 from vault.records import DataPointView, StoryView, current_data_points, current_story
@@ -81,7 +81,7 @@ def _record(
     )
     session.add(event)
     citizen = get_citizen(session, grant.citizen_id)
-    ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
+    key = None if citizen.status == "erased" else ledger_key(vault, citizen)
     (leaf,) = ledger.append(
         session,
         vault,
@@ -90,7 +90,7 @@ def _record(
                 (ACCESS_REFUSED if reason else ACCESS_SERVED).name,
                 event,
                 now,
-                citizen_ref=ref,
+                citizen_key=key,
                 details={
                     "access_id": event.id,
                     "grant_id": grant.id,

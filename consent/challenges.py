@@ -25,7 +25,7 @@ from consent.decisions import flag_decisions_using, flag_for_review
 from consent.events import CHALLENGE_ANSWERED, CHALLENGE_OPENED
 from consent.models import AccessEvent
 from vault import catalogue, envelope, ledger
-from vault.citizens import citizen_ref, data_key, get_citizen
+from vault.citizens import data_key, get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.models import Citizen, DataPoint
 from vault.records import record_data_point
@@ -189,7 +189,7 @@ def open_challenge(
                 CHALLENGE_OPENED.name,
                 challenge,
                 now,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={
                     "challenge_id": challenge.id,
                     "decision_id": decision.id,
@@ -323,7 +323,7 @@ def answer_challenge(
                 CHALLENGE_ANSWERED.name,
                 challenge,
                 now,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={
                     "challenge_id": challenge.id,
                     "status": outcome,

@@ -29,7 +29,7 @@ from consent.events import DECISION_RECORDED, DECISION_REVIEWED
 from consent.models import Grant
 from consent.notices import DECISION_REVIEW_REQUESTED, DepartmentNotice, tell_department
 from vault import envelope, ledger
-from vault.citizens import citizen_ref, data_key, get_citizen
+from vault.citizens import data_key, get_citizen, ledger_key
 from vault.clock import system_clock
 from vault.errors import InvalidValue, NotFound
 from vault.services import Vault
@@ -134,7 +134,7 @@ def _log(session: Session, vault: Vault, kind: str, decision: Decision) -> None:
                 kind,
                 decision,
                 decision.created_at,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={
                     "decision_id": decision.id,
                     "series_id": decision.series_id,

@@ -15,7 +15,7 @@ from consent.events import DELEGATION_GIVEN, DELEGATION_REVOKED
 from consent.models import Delegation, Grant
 from vault import ledger
 from vault.accounts import get_account
-from vault.citizens import citizen_ref, get_citizen
+from vault.citizens import get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.services import Vault
 
@@ -71,7 +71,7 @@ def give_delegation(
                 DELEGATION_GIVEN.name,
                 delegation,
                 now,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={"delegation_id": delegation.id, "scopes": clean},
             )
         ],
@@ -96,7 +96,7 @@ def revoke_delegation(session: Session, vault: Vault, actor: Actor, delegation_i
     delegation.revoked_by = actor.label
     session.add(delegation)
     citizen = get_citizen(session, delegation.citizen_id)
-    ref = citizen_ref(vault, citizen)
+    key = ledger_key(vault, citizen)
     ledger.append(
         session,
         vault,
@@ -105,7 +105,7 @@ def revoke_delegation(session: Session, vault: Vault, actor: Actor, delegation_i
                 DELEGATION_REVOKED.name,
                 delegation,
                 now,
-                citizen_ref=ref,
+                citizen_key=key,
                 details={"delegation_id": delegation.id},
             )
         ],
@@ -117,7 +117,7 @@ def revoke_delegation(session: Session, vault: Vault, actor: Actor, delegation_i
         )
     ).scalars()
     for grant in given_under:
-        grants.revoke_grant_row(session, vault, grant, f"delegation-ended:{delegation.id}", ref)
+        grants.revoke_grant_row(session, vault, grant, f"delegation-ended:{delegation.id}", key)
 
 
 def change_scopes(

@@ -17,7 +17,7 @@ from consent.events import GRANT_DELETION_CONFIRMED, GRANT_EXPIRED, GRANT_GIVEN,
 from consent.models import Grant
 from consent.notices import DepartmentNotice, tell_department
 from vault import catalogue, ledger
-from vault.citizens import citizen_ref, get_citizen
+from vault.citizens import get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.services import Vault
 
@@ -151,7 +151,7 @@ def give_grant(
                 GRANT_GIVEN.name,
                 grant,
                 now,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={
                     "grant_id": grant.id,
                     "department_id": grant.department_id,
@@ -185,7 +185,7 @@ def _revoke(
     if grant.revoked_at is not None:
         return grant, None
     citizen = get_citizen(session, grant.citizen_id)
-    return grant, revoke_grant_row(session, vault, grant, actor.label, citizen_ref(vault, citizen))
+    return grant, revoke_grant_row(session, vault, grant, actor.label, ledger_key(vault, citizen))
 
 
 def revoke_grant(
@@ -207,7 +207,7 @@ def revoke_grant_with_receipt(
 
 
 def revoke_grant_row(
-    session: Session, vault: Vault, grant: Grant, by: str, ref: str
+    session: Session, vault: Vault, grant: Grant, by: str, key: ledger.CitizenLedgerKey
 ) -> ledger.LeafReceipt:
     """Mark one grant stopped, log it and tell the department (callers checked permission)."""
     now = vault.clock()
@@ -230,7 +230,7 @@ def revoke_grant_row(
                 GRANT_REVOKED.name,
                 grant,
                 now,
-                citizen_ref=ref,
+                citizen_key=key,
                 details={"grant_id": grant.id, "department_id": grant.department_id},
             )
         ],
@@ -257,10 +257,10 @@ def expire_due_grants(session: Session, vault: Vault) -> int:
         grant.expired_at = now
         session.add(grant)
         citizen = get_citizen(session, grant.citizen_id)
-        ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
+        key = None if citizen.status == "erased" else ledger_key(vault, citizen)
         events.append(
             ledger.LedgerEvent(
-                GRANT_EXPIRED.name, grant, now, citizen_ref=ref, details={"grant_id": grant.id}
+                GRANT_EXPIRED.name, grant, now, citizen_key=key, details={"grant_id": grant.id}
             )
         )
     ledger.append(session, vault, events)
@@ -376,7 +376,7 @@ def confirm_deletion(
         raise InvalidValue("You already confirmed this.")
     session.refresh(grant)
     citizen = get_citizen(session, grant.citizen_id)
-    ref = None if citizen.status == "erased" else citizen_ref(vault, citizen)
+    key = None if citizen.status == "erased" else ledger_key(vault, citizen)
     ledger.append(
         session,
         vault,
@@ -385,7 +385,7 @@ def confirm_deletion(
                 GRANT_DELETION_CONFIRMED.name,
                 grant,
                 now,
-                citizen_ref=ref,
+                citizen_key=key,
                 details={"grant_id": grant.id, "department_id": grant.department_id},
             )
         ],

@@ -10,7 +10,8 @@ is a consent receipt wrapping one consent record, in the terms of the W3C DPVCG 
 - receipt: ``dct:identifier`` (receipt id), ``dct:conformsTo`` (``dpv-27560#receipt``),
   ``dct:created``, ``dct:publisher``, and the record under ``dpv:hasRecordOfActivity``;
 - record: ``dct:identifier`` (the grant id), ``dct:conformsTo`` (``dpv-27560#record``),
-  ``dpv:hasDataSubject`` (pii principal id: here only the ledger's HMAC ``citizen_ref``),
+  ``dpv:hasDataSubject`` (pii principal id: only the name the ledger leaf gives the person,
+  an HMAC that differs in every leaf),
   ``dpv:hasDataController`` (the department);
 - processing (``dpv:hasProcess``): ``dpv:hasPurpose`` (code and text), ``dpv:hasLegalBasis``
   (consent type: ``dpv:ExpressedConsent``, plus ``dpv:ExplicitlyExpressedConsent`` when an
@@ -101,7 +102,7 @@ def _indicated_by(label: str | None, delegation_id: str | None) -> Any:
 
 
 def _leaf_citizen(grant: Grant, leaf: LeafReceipt, status: Status) -> str:
-    """The citizen_ref the ledger leaf names, after checking the leaf is this event's."""
+    """The name the ledger leaf gives the person, after checking the leaf is this event's."""
     try:
         body = json.loads(leaf.leaf)
     except ValueError:

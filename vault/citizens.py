@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 
 from sqlmodel import Session
@@ -42,7 +40,7 @@ def create_citizen(session: Session, vault: Vault) -> Citizen:
                 CITIZEN_CREATED.name,
                 citizen,
                 citizen.created_at,
-                citizen_ref=_ref(citizen, data_key),
+                citizen_key=_ledger_key(citizen, data_key),
             )
         ],
     )
@@ -64,17 +62,18 @@ def data_key(vault: Vault, citizen: Citizen) -> bytes:
     return vault.keys.unwrap(citizen.wrapped_key, key_context("citizen", citizen.id))
 
 
-def _ref(citizen: Citizen, key: bytes) -> str:
+def _ledger_key(citizen: Citizen, key: bytes) -> ledger.CitizenLedgerKey:
     if citizen.ledger_key_sealed is None:
         raise CitizenErased("This account has been deleted, so its information is gone.")
-    ledger_key = envelope.open_sealed(
-        key,
-        citizen.ledger_key_sealed,
-        envelope.associated_data(citizen.id, _LEDGER_KEY_KIND, citizen.id, 1),
+    return ledger.CitizenLedgerKey(
+        envelope.open_sealed(
+            key,
+            citizen.ledger_key_sealed,
+            envelope.associated_data(citizen.id, _LEDGER_KEY_KIND, citizen.id, 1),
+        )
     )
-    return hmac.new(ledger_key, citizen.id.encode(), hashlib.sha256).hexdigest()
 
 
-def citizen_ref(vault: Vault, citizen: Citizen) -> str:
-    """How the ledger names this citizen: an HMAC under their own key, unlinkable once erased."""
-    return _ref(citizen, data_key(vault, citizen))
+def ledger_key(vault: Vault, citizen: Citizen) -> ledger.CitizenLedgerKey:
+    """The key that names this citizen in each ledger leaf; destroyed when they are erased."""
+    return _ledger_key(citizen, data_key(vault, citizen))

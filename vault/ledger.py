@@ -10,6 +10,9 @@ the head. If any of that fails, the caller's change rolls back with it (fail clo
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,11 +28,30 @@ from vault.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from vault.rows import canonical_json, event_kind, row_digest
 from vault.services import Vault
 
-LEAF_FORMAT = 1
+# Format 2 names the citizen differently in every leaf (format 1 used one name per person,
+# which let anyone holding one of their leaves find all the others).
+LEAF_FORMAT = 2
 MAX_ENTRIES_PAGE = 1000
 _RESERVED = frozenset({"v", "kind", "at", "ref", "row_sha256", "citizen"})
 _ENTRY_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 _NODE_TABLE = LedgerNode.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, repr=False)
+class CitizenLedgerKey:
+    """A person's own ledger key: it names each leaf about them, and only it can link them."""
+
+    secret: bytes
+
+    def name_for(self, body: bytes) -> str:
+        """The person's name in one leaf: an HMAC over the rest of that leaf."""
+        return hmac.new(self.secret, _NAME_LABEL + body, hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:  # never print the key
+        return "CitizenLedgerKey(…)"
+
+
+_NAME_LABEL = b"tellonce-ledger-leaf-name\x00"
 
 
 @dataclass(frozen=True)
@@ -39,7 +61,7 @@ class LedgerEvent:
     kind: str
     row: SQLModel
     at: datetime
-    citizen_ref: str | None = None
+    citizen_key: CitizenLedgerKey | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -85,9 +107,27 @@ def leaf_bytes(event: LedgerEvent) -> bytes:
         else {"table": kind.table},
         "row_sha256": row_digest(kind, event.row),
     }
-    if event.citizen_ref is not None:
-        body["citizen"] = event.citizen_ref
+    unnamed = canonical_json(body)
+    if event.citizen_key is None:
+        return unnamed
+    # A different name in every leaf: a department that knows one leaf about a person (its own
+    # grant) cannot use it to find the person's other leaves. Only the person's key links them.
+    body["citizen"] = event.citizen_key.name_for(unnamed)
     return canonical_json(body)
+
+
+def is_about(key: CitizenLedgerKey, leaf: bytes) -> bool:
+    """Whether a leaf names the person whose ledger key this is."""
+    try:
+        body = json.loads(leaf)
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or body.get("v") != LEAF_FORMAT:
+        return False
+    name = body.pop("citizen", None)
+    if not isinstance(name, str):
+        return False
+    return hmac.compare_digest(name, key.name_for(canonical_json(body)))
 
 
 def _split_frontier(blob: bytes) -> list[bytes]:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from vault import catalogue, ledger
-from vault.citizens import citizen_ref, get_citizen
+from vault.citizens import get_citizen, ledger_key
 from vault.errors import CitizenErased
 from vault.events import CITIZEN_ERASED
 from vault.models import Account, DataPoint, StorySection
@@ -74,7 +74,12 @@ def export_citizen(session: Session, vault: Vault, citizen_id: str) -> dict[str,
         "about": "Everything Tell Once holds about you.",
         "your_id": citizen.id,
         "account_opened": citizen.created_at.isoformat(),
-        "your_ledger_name": citizen_ref(vault, citizen),
+        # Each ledger entry names the person differently; this key is what finds them all.
+        "your_ledger_key": ledger_key(vault, citizen).secret.hex(),
+        "about_your_ledger_key": (
+            "Every entry about you in our public record has a different code. "
+            "This key finds them all. Keep it secret."
+        ),
         "your_information": information,
         "your_story": story,
     }
@@ -88,7 +93,7 @@ def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     citizen = get_citizen(session, citizen_id)
     if citizen.status == "erased":
         return
-    ref = citizen_ref(vault, citizen)  # the last time this link can be made
+    key = ledger_key(vault, citizen)  # the last time this link can be made
     citizen.wrapped_key = None
     citizen.ledger_key_sealed = None
     citizen.kek_version = None
@@ -111,5 +116,5 @@ def erase_citizen(session: Session, vault: Vault, citizen_id: str) -> None:
     ledger.append(
         session,
         vault,
-        [ledger.LedgerEvent(CITIZEN_ERASED.name, citizen, citizen.erased_at, citizen_ref=ref)],
+        [ledger.LedgerEvent(CITIZEN_ERASED.name, citizen, citizen.erased_at, citizen_key=key)],
     )

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from vault import catalogue, envelope, ledger
-from vault.citizens import citizen_ref, data_key, get_citizen
+from vault.citizens import data_key, get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.events import DATA_POINT_RECORDED, STORY_SECTION_RECORDED
 from vault.models import Citizen, DataPoint, StorySection
@@ -111,7 +111,7 @@ def record_data_point(
                 DATA_POINT_RECORDED.name,
                 point,
                 point.recorded_at,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={"key": key, "version": version, "source": source},
             )
         ],
@@ -232,7 +232,7 @@ def record_story_section(
                 STORY_SECTION_RECORDED.name,
                 section,
                 section.recorded_at,
-                citizen_ref=citizen_ref(vault, citizen),
+                citizen_key=ledger_key(vault, citizen),
                 details={"topic": topic, "version": version, "sensitivity": sensitivity},
             )
         ],

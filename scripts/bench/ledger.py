@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 import consent.events  # noqa: E402, F401  (declare every event kind, as the app does)
 import vault.events  # noqa: E402
 from vault import catalogue, envelope, ledger, merkle  # noqa: E402
-from vault.citizens import citizen_ref, create_citizen, data_key  # noqa: E402
+from vault.citizens import create_citizen, data_key, ledger_key  # noqa: E402
 from vault.db import make_engine, session_scope  # noqa: E402
 from vault.keys import LocalKeyFileProvider, init_key_file  # noqa: E402
 from vault.migrate import upgrade  # noqa: E402
@@ -63,7 +63,7 @@ class Writer:
         self.people = []
         for _ in range(citizens):
             person = create_citizen(session, vault)
-            self.people.append((person.id, data_key(vault, person), citizen_ref(vault, person)))
+            self.people.append((person.id, data_key(vault, person), ledger_key(vault, person)))
         self.versions: dict[tuple[str, str], int] = {}
         self.vault = vault
         self.n = 0
@@ -97,7 +97,7 @@ class Writer:
                     vault.events.DATA_POINT_RECORDED.name,
                     SimpleNamespace(**row),  # type: ignore[arg-type]
                     at,
-                    citizen_ref=ref,
+                    citizen_key=ref,
                     details={"key": key, "version": version, "source": "self"},
                 )
             )

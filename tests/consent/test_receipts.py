@@ -24,7 +24,7 @@ from consent.grants import give_grant, revoke_grant_with_receipt
 from tests.consent.factories import CASE, DEPARTMENT, Person, ask, entries
 from vault import ledger, merkle
 from vault.accounts import create_account
-from vault.citizens import citizen_ref, create_citizen, get_citizen
+from vault.citizens import create_citizen, get_citizen, ledger_key
 from vault.keys import LocalKeyFileProvider, init_key_file
 from vault.records import record_data_point, record_story_section
 from vault.services import Vault
@@ -101,7 +101,7 @@ def test_the_receipt_speaks_dpv_and_iso_27560(db, vault, clock, person):
                 max_fetches=10,
             ),
         )
-        ref = citizen_ref(vault, get_citizen(session, person.citizen_id))
+        key = ledger_key(vault, get_citizen(session, person.citizen_id))
     payload = receipts.read_receipt(vault, given.receipt)
     grant = given.grant
     assert payload["@type"] == "dpv:ConsentReceipt"
@@ -114,7 +114,10 @@ def test_the_receipt_speaks_dpv_and_iso_27560(db, vault, clock, person):
     assert record["@type"] == "dpv:ConsentRecord"
     assert record["dct:identifier"] == grant.id
     assert record["dct:conformsTo"] == "https://w3id.org/dpv/schema/dpv-27560#record"
-    assert record["dpv:hasDataSubject"] == {"@type": "dpv:DataSubject", "dct:identifier": ref}
+    # The person is named as in the grant's own leaf, a name no other leaf of theirs shares.
+    name = json.loads(given.leaf.leaf)["citizen"]
+    assert ledger.is_about(key, given.leaf.leaf)
+    assert record["dpv:hasDataSubject"] == {"@type": "dpv:DataSubject", "dct:identifier": name}
     assert record["dpv:hasDataController"]["dct:identifier"] == DEPARTMENT
     process = record["dpv:hasProcess"]
     assert process["dpv:hasPurpose"] == {

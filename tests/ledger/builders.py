@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlmodel import Session, col
 
 from vault import catalogue, envelope, ledger
-from vault.citizens import citizen_ref, create_citizen, data_key
+from vault.citizens import create_citizen, data_key, ledger_key
 from vault.events import DATA_POINT_RECORDED
 from vault.models import Citizen, DataPoint
 from vault.records import DATA_POINT_KIND
@@ -44,7 +44,7 @@ def bulk_data_points(
     thousands of entries build in a second or two.
     """
     dek = data_key(vault, citizen)
-    ref = citizen_ref(vault, citizen)
+    name_key = ledger_key(vault, citizen)
     latest = dict(
         session.execute(
             select(col(DataPoint.key), func.max(col(DataPoint.version)))
@@ -81,7 +81,7 @@ def bulk_data_points(
             DATA_POINT_RECORDED.name,
             p,
             p.recorded_at,
-            citizen_ref=ref,
+            citizen_key=name_key,
             details={"key": p.key, "version": p.version, "source": p.source},
         )
         for p in points

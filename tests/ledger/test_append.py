@@ -19,7 +19,7 @@ from consent.grants import GrantRequest, give_grant, revoke_grant
 from tests.ledger.builders import build_log, bulk_data_points
 from vault import ledger, rows
 from vault.accounts import create_account
-from vault.citizens import citizen_ref, create_citizen
+from vault.citizens import create_citizen, ledger_key
 from vault.errors import InvalidValue
 from vault.lifecycle import erase_citizen
 from vault.models import LedgerEntry
@@ -56,7 +56,7 @@ def lived_in(db: Any, vault: Any, clock: Any) -> dict[str, Any]:
     with db.tx() as session:
         person = create_citizen(session, vault)
         account = create_account(session, vault, CANARY_EMAIL, citizen_id=person.id)
-        ref = citizen_ref(vault, person)
+        key = ledger_key(vault, person)
     me = citizen_actor(account.id, person.id)
     by = me.label
     with db.tx() as session:
@@ -105,7 +105,7 @@ def lived_in(db: Any, vault: Any, clock: Any) -> dict[str, Any]:
     clock.advance(seconds=5)
     with db.tx() as session:
         erase_citizen(session, vault, person.id)
-    return {"citizen_id": person.id, "account_id": account.id, "ref": ref, "receipts": receipts}
+    return {"citizen_id": person.id, "account_id": account.id, "key": key, "receipts": receipts}
 
 
 def test_leaves_are_canonical_json(db: Any, lived_in: dict[str, Any]) -> None:
@@ -170,13 +170,16 @@ def test_no_personal_value_is_in_any_leaf_and_the_citizen_is_only_an_hmac(
 ) -> None:
     found = _leaves(db)
     citizen_id = lived_in["citizen_id"]
+    names: set[str] = set()
     for idx, leaf, _h, kind, _table, _row_id in found:
         decoded = leaf.decode("utf-8")
         for secret in (CANARY_NAME, CANARY_EMAIL, CANARY_STORY, "Dana Reyes", "Zanzibar"):
             assert secret not in decoded, f"entry {idx} ({kind}) holds a personal value"
         body = json.loads(leaf)
-        assert body["citizen"] == lived_in["ref"], f"entry {idx} does not name the citizen"
+        assert ledger.is_about(lived_in["key"], leaf), f"entry {idx} does not name the citizen"
         assert HEX64.fullmatch(body["citizen"]) and body["citizen"] != citizen_id
+        assert body["citizen"] not in names, f"entry {idx} reuses a name another entry has"
+        names.add(body["citizen"])
         # No leaf carries the citizen's id, not even the citizen row's own events.
         assert citizen_id not in decoded, f"entry {idx} ({kind}) names the citizen's id"
     # Not in any stored part of the ledger either (checkpoints, tree hashes, entries).

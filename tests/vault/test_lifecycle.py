@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Database
 from vault import catalogue, ledger
 from vault.accounts import create_account, find_account
-from vault.citizens import citizen_ref, create_citizen, get_citizen
+from vault.citizens import create_citizen, get_citizen, ledger_key
 from vault.clock import FrozenClock
 from vault.errors import CitizenErased
 from vault.lifecycle import erase_citizen, export_citizen
@@ -115,15 +115,15 @@ def test_export_of_an_empty_vault(db: Database, vault: Vault) -> None:
 
 
 @pytest.fixture
-def erased_and_kept(db: Database, vault: Vault) -> tuple[str, str, str]:
-    """Sam (erased) and Alex (kept); also returns Sam's ledger name from before erasure."""
+def erased_and_kept(db: Database, vault: Vault) -> tuple[str, str, ledger.CitizenLedgerKey]:
+    """Sam (erased) and Alex (kept); also returns Sam's ledger key from before erasure."""
     sam = _person(db, vault, "sam@example.org", "Sam Taylor")
     alex = _person(db, vault, "alex@example.org", "Alex Jones")
     with db.tx() as s:
-        sam_ref = citizen_ref(vault, get_citizen(s, sam))
+        sam_key = ledger_key(vault, get_citizen(s, sam))
     with db.tx() as s:
         erase_citizen(s, vault, sam)
-    return sam, alex, sam_ref
+    return sam, alex, sam_key
 
 
 READS: dict[str, Any] = {
@@ -133,7 +133,7 @@ READS: dict[str, Any] = {
     "story": lambda s, v, c: current_story(s, v, c),
     "story-history": lambda s, v, c: story_history(s, v, c, "health"),
     "export": lambda s, v, c: export_citizen(s, v, c),
-    "ledger-name": lambda s, v, c: citizen_ref(v, get_citizen(s, c)),
+    "ledger-key": lambda s, v, c: ledger_key(v, get_citizen(s, c)),
     "new-data": lambda s, v, c: record_data_point(
         s, v, c, "identity.name", "New", recorded_by="me"
     ),
@@ -141,9 +141,9 @@ READS: dict[str, Any] = {
 
 
 def test_nothing_of_an_erased_citizen_can_be_read(
-    db: Database, vault: Vault, erased_and_kept: tuple[str, str, str]
+    db: Database, vault: Vault, erased_and_kept: tuple[str, str, ledger.CitizenLedgerKey]
 ) -> None:
-    sam, _alex, _ref = erased_and_kept
+    sam, _alex, _key = erased_and_kept
     for case, read in READS.items():
         with pytest.raises(CitizenErased) as caught, db.tx() as s:
             read(s, vault, sam)
@@ -151,9 +151,9 @@ def test_nothing_of_an_erased_citizen_can_be_read(
 
 
 def test_erasure_shreds_keys_and_removes_the_account(
-    db: Database, vault: Vault, erased_and_kept: tuple[str, str, str]
+    db: Database, vault: Vault, erased_and_kept: tuple[str, str, ledger.CitizenLedgerKey]
 ) -> None:
-    sam, alex, _ref = erased_and_kept
+    sam, alex, _key = erased_and_kept
     row = "SELECT {} FROM citizen WHERE id = :c"
     assert db.scalar(row.format("status"), c=sam) == "erased"
     assert db.scalar(row.format("wrapped_key"), c=sam) is None
@@ -170,9 +170,9 @@ def test_erasure_shreds_keys_and_removes_the_account(
 
 
 def test_other_citizens_are_untouched(
-    db: Database, vault: Vault, erased_and_kept: tuple[str, str, str]
+    db: Database, vault: Vault, erased_and_kept: tuple[str, str, ledger.CitizenLedgerKey]
 ) -> None:
-    _sam, alex, _ref = erased_and_kept
+    _sam, alex, _key = erased_and_kept
     with db.tx() as s:
         assert [(p.key, p.value) for p in current_data_points(s, vault, alex)] == [
             ("identity.name", "Alex Jones"),
@@ -186,31 +186,34 @@ def test_other_citizens_are_untouched(
 
 
 def test_ledger_still_verifies_and_erased_leaves_cannot_be_linked(
-    db: Database, vault: Vault, erased_and_kept: tuple[str, str, str]
+    db: Database, vault: Vault, erased_and_kept: tuple[str, str, ledger.CitizenLedgerKey]
 ) -> None:
-    sam, alex, sam_ref = erased_and_kept
+    sam, alex, sam_key = erased_and_kept
     with db.tx() as s:
         report = verify_ledger(s, vault)
         size = ledger.head_size(s)
-        leaves = [json.loads(leaf) for _i, leaf in ledger.entries(s, 0, size)]
-        alex_ref = citizen_ref(vault, get_citizen(s, alex))
+        raw = [leaf for _i, leaf in ledger.entries(s, 0, size)]
+        alex_key = ledger_key(vault, get_citizen(s, alex))
     assert report.ok, report.problems
     assert report.size == size
-    # The erasure itself is in the log, under the name Sam's earlier leaves carry.
+    leaves = [json.loads(leaf) for leaf in raw]
+    # The erasure itself is in the log, named with the key Sam's earlier leaves were named with.
     assert leaves[-1]["kind"] == "citizen.erased"
-    assert leaves[-1]["citizen"] == sam_ref
-    sam_leaves = [leaf for leaf in leaves if leaf.get("citizen") == sam_ref]
+    assert ledger.is_about(sam_key, raw[-1])
+    sam_leaves = [leaf for leaf in raw if ledger.is_about(sam_key, leaf)]
     assert len(sam_leaves) == 6  # created, two facts, two story topics, erased
-    assert alex_ref != sam_ref
-    # Nothing left in the vault can recompute Sam's ledger name: the key behind it is gone.
+    assert not any(ledger.is_about(alex_key, leaf) for leaf in sam_leaves)
+    # Every leaf names Sam differently: without the key, nothing joins them up.
+    assert len({json.loads(leaf)["citizen"] for leaf in sam_leaves}) == 6
+    # Nothing left in the vault can recompute Sam's ledger key: it is gone.
     with pytest.raises(CitizenErased), db.tx() as s:
-        citizen_ref(vault, get_citizen(s, sam))
+        ledger_key(vault, get_citizen(s, sam))
 
 
 def test_erasing_twice_is_harmless(
-    db: Database, vault: Vault, erased_and_kept: tuple[str, str, str]
+    db: Database, vault: Vault, erased_and_kept: tuple[str, str, ledger.CitizenLedgerKey]
 ) -> None:
-    sam, _alex, _ref = erased_and_kept
+    sam, _alex, _key = erased_and_kept
     before = db.scalar("SELECT count(*) FROM ledger_entry")
     with db.tx() as s:
         erase_citizen(s, vault, sam)
