@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from consent.errors import GrantNotUsable
@@ -20,8 +21,8 @@ from consent.models import AccessEvent, Grant
 from vault import ledger
 from vault.citizens import get_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
-from vault.models import StorySection
-from vault.records import DataPointView, StoryView, current_data_points, current_story
+from vault.models import Citizen, StorySection
+from vault.records import DataPointView, StoryView, current_data_points, open_story_sections
 from vault.services import Vault
 
 MAX_OFFICER = 200
@@ -66,6 +67,7 @@ def _record(
     story: list[StoryView],
     reason: str | None,
     now: datetime,
+    citizen: Citizen | None = None,
 ) -> tuple[AccessEvent, ledger.LeafReceipt]:
     event = AccessEvent(
         citizen_id=grant.citizen_id,
@@ -80,7 +82,7 @@ def _record(
         at=now,
     )
     session.add(event)
-    citizen = get_citizen(session, grant.citizen_id)
+    citizen = citizen or get_citizen(session, grant.citizen_id)
     key = None if citizen.status == "erased" else ledger_key(vault, citizen)
     (leaf,) = ledger.append(
         session,
@@ -140,41 +142,54 @@ def fetch_for_department(
 
     if case_reference.strip() != grant.case_reference:
         return refuse("The case reference does not match this permission.")
-    if get_citizen(session, grant.citizen_id).status == "erased":
+    # One load of the person serves the whole fetch (the session would forget an object
+    # nobody holds, and load it again at each use).
+    citizen = get_citizen(session, grant.citizen_id)
+    if citizen.status == "erased":
         return refuse("The person has deleted their account.")
     status = grant_status(grant, now)
     if status != "active" or grant.fetch_count >= grant.max_fetches:
         return refuse(may_serve(grant, "", now).reason)
 
     allowed_keys = [k for k in grant.data_points if may_serve(grant, k, now).allowed]
-    sensitivities = dict(
+    sections = (
         session.execute(
-            select(col(StorySection.topic), col(StorySection.sensitivity)).where(
+            select(StorySection).where(
                 col(StorySection.citizen_id) == grant.citizen_id,
                 col(StorySection.status) == "current",
+                col(StorySection.topic).in_(list(grant.story_topics)),
             )
-        ).all()
+        )
+        .scalars()
+        .all()
+        if grant.story_topics
+        else []
     )
-    allowed_topics = [
-        t
-        for t in grant.story_topics
-        if t in sensitivities
-        and may_serve(grant, STORY_PREFIX + t, now, sensitivity=sensitivities[t]).allowed
+    allowed_sections = [
+        section
+        for section in sections
+        if may_serve(
+            grant, STORY_PREFIX + section.topic, now, sensitivity=section.sensitivity
+        ).allowed
     ]
+    allowed_topics = {section.topic for section in allowed_sections}
     withheld = [STORY_PREFIX + t for t in grant.story_topics if t not in allowed_topics]
 
-    # Count the fetch only if it is still under the limit, even with other workers racing.
+    # Count the fetch only if it is still under the limit, even with other workers racing;
+    # RETURNING gives the count this transaction wrote, without reading the grant again.
     counted = session.execute(
         update(Grant)
         .where(col(Grant.id) == grant.id, col(Grant.fetch_count) < col(Grant.max_fetches))
         .values(fetch_count=col(Grant.fetch_count) + 1)
-    )
-    if getattr(counted, "rowcount", 0) != 1:
+        .returning(col(Grant.fetch_count))
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if counted is None:
         session.refresh(grant)
         return refuse("This permission has been used as many times as agreed.")
-    session.refresh(grant)
+    set_committed_value(grant, "fetch_count", counted)
     points = current_data_points(session, vault, grant.citizen_id, allowed_keys)
-    story = current_story(session, vault, grant.citizen_id, allowed_topics)
+    story = open_story_sections(vault, citizen, allowed_sections)
     event, leaf = _record(
         session,
         vault,
@@ -185,6 +200,7 @@ def fetch_for_department(
         story=story,
         reason=None,
         now=now,
+        citizen=citizen,
     )
     return Served(grant, points, story, event, leaf, withheld)
 

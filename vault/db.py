@@ -3,12 +3,19 @@
 SQLite runs in WAL mode with foreign keys on and a busy timeout. Every SQLite transaction
 starts with ``BEGIN IMMEDIATE`` so that two writers never both read and then both try to
 write (which SQLite answers with an error instead of a wait); readers in WAL mode are not
-blocked by it. PostgreSQL uses psycopg 3 and READ COMMITTED; writers that must be ordered
-(the ledger) take a row lock.
+blocked by it. Before ``BEGIN IMMEDIATE`` a connection takes an exclusive ``flock`` on a file
+beside the database (``<database>-writer``) and holds it until ``COMMIT`` or ``ROLLBACK``: a
+waiting worker then sleeps in the kernel and wakes the moment the lock is free, where SQLite's
+own busy handler would poll with sleeps of up to 100 ms (which made the slowest 1 % of API
+calls take over a second under load). PostgreSQL uses psycopg 3 and READ COMMITTED; writers
+that must be ordered (the ledger) take a row lock.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,16 +78,66 @@ def make_engine(url: str = DEFAULT_DATABASE_URL, *, synchronous: str = "FULL") -
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
-        _configure_sqlite(engine, synchronous)
+        lock_path = f"{database}-writer" if database and database != ":memory:" else None
+        _configure_sqlite(engine, synchronous, lock_path)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+class _WriterLock:
+    """One SQLite writer at a time across processes, handed over without polling.
+
+    Each connection opens its own descriptor of the lock file (``flock`` locks belong to an
+    open file description, so two connections in one process exclude each other too). A
+    thread that already holds the lock through another connection does not wait for it again
+    (that would wait for itself forever): it falls back to SQLite's busy timeout, as before.
+    """
+
+    _HELD = "tellonce_writer_lock_held"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mine = threading.local()
+
+    def open(self, record: Any) -> None:
+        record.info[self._HELD] = False
+        record.info["tellonce_writer_fd"] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def close(self, record: Any) -> None:
+        if (
+            record.info.get(self._HELD)
+            and record.info.get("tellonce_writer") == threading.get_ident()
+        ):
+            self._mine.held = False
+        fd = record.info.pop("tellonce_writer_fd", None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor also drops a lock still held
+
+    def acquire(self, info: dict[str, Any]) -> None:
+        if getattr(self._mine, "held", False):
+            return
+        fcntl.flock(info["tellonce_writer_fd"], fcntl.LOCK_EX)
+        info[self._HELD] = True
+        info["tellonce_writer"] = threading.get_ident()
+        self._mine.held = True
+
+    def release(self, info: dict[str, Any]) -> None:
+        if info.get(self._HELD):
+            fcntl.flock(info["tellonce_writer_fd"], fcntl.LOCK_UN)
+            info[self._HELD] = False
+            if info.get("tellonce_writer") == threading.get_ident():
+                self._mine.held = False
+
+
+def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -> None:
+    lock = _WriterLock(lock_path) if lock_path else None
+
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        if lock is not None:
+            lock.open(record)
         # Take transaction control away from the sqlite3 module so that BEGIN is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -92,7 +149,43 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if lock is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        info = connection.connection.info
+        lock.acquire(info)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release(info)
+            raise
+
+    if lock is None:
+        return
+
+    # End the transaction ourselves, then let the lock go at once. The sqlite3 module's own
+    # commit() or rollback() that SQLAlchemy calls next finds no transaction and does nothing.
+    @event.listens_for(engine, "commit")
+    def on_commit(connection: Any) -> None:
+        info = connection.connection.info
+        try:
+            if connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql("COMMIT")
+        finally:
+            lock.release(info)
+
+    @event.listens_for(engine, "rollback")
+    def on_rollback(connection: Any) -> None:
+        info = connection.connection.info
+        try:
+            if connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql("ROLLBACK")
+        finally:
+            lock.release(info)
+
+    @event.listens_for(engine, "close")
+    def on_close(_dbapi_connection: Any, record: Any) -> None:
+        lock.close(record)
 
 
 @contextmanager

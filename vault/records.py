@@ -269,7 +269,19 @@ def current_story(
     )
     if topics is not None:
         statement = statement.where(col(StorySection.topic).in_(list(topics)))
-    sections = session.execute(statement).scalars().all()
+    return _open_in_order(dek, session.execute(statement).scalars().all())
+
+
+def open_story_sections(
+    vault: Vault, citizen: Citizen, sections: Sequence[StorySection]
+) -> list[StoryView]:
+    """Open story sections already loaded for this citizen, in topic order."""
+    if any(section.citizen_id != citizen.id for section in sections):
+        raise InvalidValue("Those story sections are not all this person's.")
+    return _open_in_order(data_key(vault, citizen), sections) if sections else []
+
+
+def _open_in_order(dek: bytes, sections: Sequence[StorySection]) -> list[StoryView]:
     order = {topic: i for i, topic in enumerate(catalogue.STORY_TOPICS)}
     return [_open_section(dek, s) for s in sorted(sections, key=lambda s: order[s.topic])]
 
