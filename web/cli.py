@@ -20,6 +20,7 @@ from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.migrate import upgrade
 from vault.verify import verify_ledger
 from web.cli_departments import department
+from web.cli_ledger_checks import LEDGER_CHECK_COMMANDS
 from web.cli_outbox import outbox
 from web.config import from_environment
 from web.state import Services, services
@@ -152,6 +153,10 @@ def keys_status() -> None:
 @main.group("ledger")
 def ledger_group() -> None:
     """The tamper-evident ledger."""
+
+
+for _command in LEDGER_CHECK_COMMANDS:  # save-checkpoint, check-checkpoint
+    ledger_group.add_command(_command)
 
 
 @ledger_group.command("verify")
