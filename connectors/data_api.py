@@ -14,6 +14,7 @@ from sqlmodel import Session
 from connectors.resource import ApiCaller
 from connectors.subjects import pairwise_subject
 from consent.access import Served, fetch_for_department
+from consent.planned_fetch import FetchPlan, plan_fetch, serve_planned
 from vault.services import Vault
 
 
@@ -33,6 +34,27 @@ def _receipt(served: Any) -> dict[str, Any]:
     }
 
 
+def plan_data(
+    session: Session,
+    vault: Vault,
+    caller: ApiCaller,
+    *,
+    acting_officer: str,
+    case_reference: str,
+) -> FetchPlan | None:
+    """Read, without the writer lock, what ``fetch_data`` would most likely serve."""
+    if caller.grant_id is None:
+        return None
+    return plan_fetch(
+        session,
+        vault,
+        caller.grant_id,
+        caller.department_id,
+        acting_officer=acting_officer,
+        case_reference=case_reference,
+    )
+
+
 def fetch_data(
     session: Session,
     vault: Vault,
@@ -40,8 +62,13 @@ def fetch_data(
     *,
     acting_officer: str,
     case_reference: str,
+    plan: FetchPlan | None = None,
 ) -> ApiAnswer:
-    """Serve what the caller's grant covers (or refuse, with the reason), and record it."""
+    """Serve what the caller's grant covers (or refuse, with the reason), and record it.
+
+    With a ``plan`` read earlier, the plan is served if nothing it relied on has changed;
+    otherwise (or with no plan) the fetch is decided afresh in this transaction.
+    """
     if caller.grant_id is None:
         return ApiAnswer(
             403,
@@ -51,7 +78,14 @@ def fetch_data(
                 "the person's permission.",
             },
         )
-    result = fetch_for_department(
+    planned = (
+        serve_planned(
+            session, vault, plan, acting_officer=acting_officer, case_reference=case_reference
+        )
+        if plan is not None and plan.grant.id == caller.grant_id
+        else None
+    )
+    result = planned or fetch_for_department(
         session,
         vault,
         caller.grant_id,

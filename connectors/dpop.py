@@ -150,6 +150,30 @@ def check_proof(
     ``headers_values`` is every value of the request's ``DPoP`` header; ``url`` is the URL the
     client called (as it sees it). Raise InvalidDPoPProof, naming what is wrong, if it fails.
     """
+    proof = verify_proof(headers_values, method=method, url=url, now=now, access_token=access_token)
+    spend_proof(session, proof)
+    return proof
+
+
+def spend_proof(session: Session, proof: DPoPProof) -> None:
+    """Use up a checked proof's ``jti`` in the caller's transaction; raise if it was used."""
+    if not remember_jti(
+        session,
+        f"dpop:{proof.jkt}:{proof.jti}",
+        expires_at=proof.issued_at + PROOF_WINDOW + REPLAY_MARGIN,
+    ):
+        raise InvalidDPoPProof("This DPoP proof has been used before.")
+
+
+def verify_proof(
+    headers_values: Sequence[str],
+    *,
+    method: str,
+    url: str,
+    now: datetime,
+    access_token: str | None = None,
+) -> DPoPProof:
+    """Everything ``check_proof`` checks but the replay cache: no database, nothing used up."""
     if not headers_values:
         raise InvalidDPoPProof("A DPoP proof is required: send one in the DPoP header.")
     if len(headers_values) > 1:
@@ -177,10 +201,6 @@ def check_proof(
         _check_access_token_hash(claims.get("ath"), access_token)
 
     jkt: str = loaded["jkt"]
-    if not remember_jti(
-        session, f"dpop:{jkt}:{jti}", expires_at=issued_at + PROOF_WINDOW + REPLAY_MARGIN
-    ):
-        raise InvalidDPoPProof("This DPoP proof has been used before.")
     return DPoPProof(jkt=jkt, jti=jti, issued_at=issued_at, public_jwk=dict(loaded["members"]))
 
 

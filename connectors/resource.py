@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from connectors import dpop
 from connectors.departments import active_department
 from connectors.errors import InvalidDPoPProof, InvalidToken
+from connectors.models import Department, OAuthToken
 from connectors.tokens import find_token, token_problem
 
 MAX_TOKEN = 200
@@ -48,6 +50,42 @@ def authenticate_call(
     ``check_grant`` is False: the data API lets the consent layer refuse it, so the refusal
     is recorded where the person can see it.
     """
+    caller, proof = check_call(
+        session,
+        authorization=authorization,
+        dpop_values=dpop_values,
+        method=method,
+        url=url,
+        now=now,
+        check_grant=check_grant,
+    )
+    _spend(session, proof)
+    return caller
+
+
+def _spend(session: Session, proof: dpop.DPoPProof) -> None:
+    try:
+        dpop.spend_proof(session, proof)
+    except InvalidDPoPProof as error:
+        raise InvalidDPoPProof(error.message, status=401) from error  # a replay: 401 too
+
+
+def check_call(
+    session: Session,
+    *,
+    authorization: str | None,
+    dpop_values: Sequence[str],
+    method: str,
+    url: str,
+    now: datetime,
+    check_grant: bool = True,
+) -> tuple[ApiCaller, dpop.DPoPProof]:
+    """Everything ``authenticate_call`` checks but the proof's one use: it only reads.
+
+    A caller checked this way must be confirmed with ``confirm_call`` in the transaction that
+    acts for it: that spends the proof and checks again that the token and department are
+    still live (either may have been switched off in between).
+    """
     if not authorization:
         raise InvalidToken("Send an access token: Authorization: DPoP <token>.")
     scheme, _, token = authorization.partition(" ")
@@ -60,9 +98,7 @@ def authenticate_call(
     if scheme.lower() != "dpop" or not token or len(token) > MAX_TOKEN:
         raise InvalidToken("Send an access token: Authorization: DPoP <token>.")
     try:
-        proof = dpop.check_proof(
-            session, dpop_values, method=method, url=url, now=now, access_token=token
-        )
+        proof = dpop.verify_proof(dpop_values, method=method, url=url, now=now, access_token=token)
     except InvalidDPoPProof as error:
         # At a resource a bad proof means "not authenticated" (RFC 9449 §7.1): 401.
         raise InvalidDPoPProof(error.message, status=401) from error
@@ -77,4 +113,21 @@ def authenticate_call(
         raise InvalidToken("The DPoP proof was made with another key than this token's.")
     if active_department(session, row.department_id) is None:
         raise InvalidToken("This department's access has been switched off.")
-    return ApiCaller(row.department_id, row.grant_id, row.scope, row.id, row.jkt)
+    return ApiCaller(row.department_id, row.grant_id, row.scope, row.id, row.jkt), proof
+
+
+def confirm_call(session: Session, caller: ApiCaller, proof: dpop.DPoPProof, now: datetime) -> None:
+    """Spend the proof and check the token and department are still live, in one transaction."""
+    _spend(session, proof)
+    live = session.execute(
+        select(col(OAuthToken.id))
+        .join(Department, col(Department.id) == col(OAuthToken.department_id))
+        .where(
+            col(OAuthToken.id) == caller.token_id,
+            col(OAuthToken.revoked_at).is_(None),
+            col(OAuthToken.expires_at) > now,
+            col(Department.disabled_at).is_(None),
+        )
+    ).first()
+    if live is None:
+        raise InvalidToken("This token has been revoked or has expired.")

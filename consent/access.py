@@ -16,16 +16,17 @@ from sqlmodel import Session, col
 
 from consent.errors import GrantNotUsable
 from consent.events import ACCESS_REFUSED, ACCESS_SERVED
-from consent.grants import STORY_PREFIX, grant_status, may_serve
+from consent.grants import STORY_PREFIX, active_grant_clause, grant_status, may_serve
 from consent.models import AccessEvent, Grant
 from vault import ledger
-from vault.citizens import get_citizen, ledger_key
+from vault.citizens import get_citizen, hold_citizen, ledger_key
 from vault.errors import InvalidValue, NotFound
 from vault.models import Citizen, StorySection
 from vault.records import DataPointView, StoryView, current_data_points, open_story_sections
 from vault.services import Vault
 
 MAX_OFFICER = 200
+MAX_ATTEMPTS = 5  # a grant raced by its own department's parallel fetches
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,15 @@ class Refused:
     leaf: ledger.LeafReceipt
 
 
-def _check_officer(acting_officer: str, case_reference: str) -> None:
+def check_officer(acting_officer: str, case_reference: str) -> None:
+    """Refuse a blank or overlong officer name or case reference."""
     if not acting_officer.strip() or len(acting_officer) > MAX_OFFICER:
         raise InvalidValue("Name the officer asking, in 1 to 200 characters.")
     if not case_reference.strip() or len(case_reference) > 64:
         raise InvalidValue("Give the case reference, in 1 to 64 characters.")
 
 
-def _record(
+def record_access(
     session: Session,
     vault: Vault,
     grant: Grant,
@@ -69,6 +71,7 @@ def _record(
     now: datetime,
     citizen: Citizen | None = None,
 ) -> tuple[AccessEvent, ledger.LeafReceipt]:
+    """Write the access event and its ledger leaf in the caller's transaction."""
     event = AccessEvent(
         citizen_id=grant.citizen_id,
         grant_id=grant.id,
@@ -106,51 +109,18 @@ def _record(
     return event, leaf
 
 
-def fetch_for_department(
-    session: Session,
-    vault: Vault,
-    grant_id: str,
-    department_id: str,
-    *,
-    acting_officer: str,
-    case_reference: str,
-) -> Served | Refused:
-    """Serve exactly what the grant covers right now, and record the access either way.
+def _why_unusable(grant: Grant, now: datetime) -> str | None:
+    """Why the grant can serve nothing now (stopped, ended, not started, used up), or None."""
+    if grant_status(grant, now) != "active" or grant.fetch_count >= grant.max_fetches:
+        return may_serve(grant, "", now).reason
+    return None
 
-    A grant that is not this department's is reported as not found (revealing nothing).
-    The caller must commit a ``Refused`` too: the refusal is part of the record.
-    """
-    _check_officer(acting_officer, case_reference)
-    grant = session.get(Grant, grant_id)
-    if grant is None or grant.department_id != department_id:
-        raise NotFound("We could not find that permission.")
-    now = vault.clock()
 
-    def refuse(reason: str) -> Refused:
-        event, leaf = _record(
-            session,
-            vault,
-            grant,
-            acting_officer=acting_officer,
-            case_reference=case_reference,
-            points=[],
-            story=[],
-            reason=reason,
-            now=now,
-        )
-        return Refused(reason, event, leaf)
-
-    if case_reference.strip() != grant.case_reference:
-        return refuse("The case reference does not match this permission.")
-    # One load of the person serves the whole fetch (the session would forget an object
-    # nobody holds, and load it again at each use).
-    citizen = get_citizen(session, grant.citizen_id)
-    if citizen.status == "erased":
-        return refuse("The person has deleted their account.")
-    status = grant_status(grant, now)
-    if status != "active" or grant.fetch_count >= grant.max_fetches:
-        return refuse(may_serve(grant, "", now).reason)
-
+def choose_items(
+    session: Session, grant: Grant, now: datetime
+) -> tuple[list[str], list[StorySection], list[str]]:
+    """The data point keys and current story sections the grant may serve now, and the topics
+    withheld (each decided by ``may_serve``, the one place that rule lives)."""
     allowed_keys = [k for k in grant.data_points if may_serve(grant, k, now).allowed]
     sections = (
         session.execute(
@@ -174,23 +144,84 @@ def fetch_for_department(
     ]
     allowed_topics = {section.topic for section in allowed_sections}
     withheld = [STORY_PREFIX + t for t in grant.story_topics if t not in allowed_topics]
+    return allowed_keys, allowed_sections, withheld
 
-    # Count the fetch only if it is still under the limit, even with other workers racing;
-    # RETURNING gives the count this transaction wrote, without reading the grant again.
-    counted = session.execute(
-        update(Grant)
-        .where(col(Grant.id) == grant.id, col(Grant.fetch_count) < col(Grant.max_fetches))
-        .values(fetch_count=col(Grant.fetch_count) + 1)
-        .returning(col(Grant.fetch_count))
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if counted is None:
+
+def fetch_for_department(
+    session: Session,
+    vault: Vault,
+    grant_id: str,
+    department_id: str,
+    *,
+    acting_officer: str,
+    case_reference: str,
+) -> Served | Refused:
+    """Serve exactly what the grant covers right now, and record the access either way.
+
+    A grant that is not this department's is reported as not found (revealing nothing).
+    The caller must commit a ``Refused`` too: the refusal is part of the record.
+    """
+    check_officer(acting_officer, case_reference)
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.department_id != department_id:
+        raise NotFound("We could not find that permission.")
+    now = vault.clock()
+
+    def refuse(reason: str) -> Refused:
+        event, leaf = record_access(
+            session,
+            vault,
+            grant,
+            acting_officer=acting_officer,
+            case_reference=case_reference,
+            points=[],
+            story=[],
+            reason=reason,
+            now=now,
+        )
+        return Refused(reason, event, leaf)
+
+    if case_reference.strip() != grant.case_reference:
+        return refuse("The case reference does not match this permission.")
+    # One load of the person serves the whole fetch (the session would forget an object
+    # nobody holds, and load it again at each use); held, so an erasure cannot slip in.
+    citizen = hold_citizen(session, grant.citizen_id)
+    if citizen.status == "erased":
+        return refuse("The person has deleted their account.")
+    problem = _why_unusable(grant, now)
+    if problem is not None:
+        return refuse(problem)
+
+    for _attempt in range(MAX_ATTEMPTS):
+        allowed_keys, allowed_sections, withheld = choose_items(session, grant, now)
+        # Count the fetch only if the grant is still exactly as read: active (on PostgreSQL
+        # a revocation committed since the read is seen here, as this UPDATE waits for it)
+        # and with the same count (so an "ask me each time" part goes on its first use only).
+        # RETURNING gives the count written, without reading the grant again.
+        counted = session.execute(
+            update(Grant)
+            .where(
+                col(Grant.id) == grant.id,
+                col(Grant.fetch_count) == grant.fetch_count,
+                *active_grant_clause(now),
+            )
+            .values(fetch_count=col(Grant.fetch_count) + 1)
+            .returning(col(Grant.fetch_count))
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if counted is not None:
+            break
+        # Another request changed the grant meanwhile: read it again and decide afresh.
         session.refresh(grant)
-        return refuse("This permission has been used as many times as agreed.")
+        problem = _why_unusable(grant, now)
+        if problem is not None:
+            return refuse(problem)
+    else:
+        return refuse("Too many requests used this permission at once. Try again.")
     set_committed_value(grant, "fetch_count", counted)
     points = current_data_points(session, vault, grant.citizen_id, allowed_keys)
     story = open_story_sections(vault, citizen, allowed_sections)
-    event, leaf = _record(
+    event, leaf = record_access(
         session,
         vault,
         grant,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlmodel import Session, col
 
 from consent import notices, receipts
@@ -276,6 +276,20 @@ def grant_status(grant: Grant, now: datetime) -> str:
     if now < grant.starts_at:
         return "not_started"
     return "active"
+
+
+def active_grant_clause(now: datetime) -> list[ColumnElement[bool]]:
+    """SQL criteria true exactly when ``grant_status(grant, now)`` is ``active``.
+
+    For writes that must find the grant still active at the moment they happen (a guarded
+    UPDATE). tests/consent/test_grant_clause.py checks the two agree at every edge.
+    """
+    return [
+        col(Grant.revoked_at).is_(None),
+        col(Grant.expired_at).is_(None),
+        col(Grant.ends_at) > now,
+        col(Grant.starts_at) <= now,
+    ]
 
 
 def may_serve(

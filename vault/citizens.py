@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from vault import envelope, ledger
 from vault.errors import CitizenErased, NotFound
@@ -50,6 +51,26 @@ def create_citizen(session: Session, vault: Vault) -> Citizen:
 def get_citizen(session: Session, citizen_id: str) -> Citizen:
     """Fetch a citizen by id, or raise NotFound."""
     citizen = session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound("We could not find that person.")
+    return citizen
+
+
+def hold_citizen(session: Session, citizen_id: str) -> Citizen:
+    """Load a citizen afresh and hold the row until commit, so an erasure waits for us.
+
+    On PostgreSQL this is ``SELECT … FOR SHARE``: an erasure committed before it is seen, and
+    one that starts after it waits until this transaction ends. (SQLite writers already take
+    turns for the whole transaction.)
+    """
+    statement = (
+        select(Citizen)
+        .where(col(Citizen.id) == citizen_id)
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.with_for_update(read=True)
+    citizen = session.execute(statement).scalar_one_or_none()
     if citizen is None:
         raise NotFound("We could not find that person.")
     return citizen

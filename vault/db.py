@@ -149,6 +149,10 @@ def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # A read-only unit of work: a snapshot from its first read, no writer lock.
+            connection.exec_driver_sql("BEGIN")
+            return
         if lock is None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
             return
@@ -203,6 +207,29 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+READ_ONLY = "tellonce_read_only"
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A read-only unit of work: one consistent snapshot, no writer lock, never committed.
+
+    For the part of a request that only reads (checking a token, opening the values to
+    serve), so that the writer lock is held only for the writes that follow. Whatever it
+    loads must be checked again under the lock if a later write depends on it.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY: True})
+        session = Session(bind=connection, expire_on_commit=False)
+        try:
+            yield session
+        except DBAPIError as exc:
+            raise StorageError("The database could not be read.") from exc
+        finally:
+            session.close()
+            connection.rollback()
 
 
 def check_database(engine: Engine) -> None:

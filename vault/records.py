@@ -39,6 +39,7 @@ class DataPointView:
     recorded_at: datetime
     status: str
     special_category: bool
+    row_id: str  # the data_point row this version is stored in
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class StoryView:
     recorded_by: str
     recorded_at: datetime
     status: str
+    row_id: str  # the story_section row this version is stored in
 
 
 def _check_source(source: str) -> str:
@@ -136,6 +138,7 @@ def _open_point(dek: bytes, point: DataPoint) -> DataPointView:
         recorded_at=point.recorded_at,
         status=point.status,
         special_category=entry.special_category,
+        row_id=point.id,
     )
 
 
@@ -255,6 +258,7 @@ def _open_section(dek: bytes, section: StorySection) -> StoryView:
         recorded_by=section.recorded_by,
         recorded_at=section.recorded_at,
         status=section.status,
+        row_id=section.id,
     )
 
 

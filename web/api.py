@@ -12,9 +12,9 @@ from flask import Flask, Response, current_app, jsonify, request
 from flask_smorest import Api, Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from connectors.data_api import fetch_data
-from connectors.resource import authenticate_call
-from web.state import unit_of_work
+from connectors.data_api import fetch_data, plan_data
+from connectors.resource import check_call, confirm_call
+from web.state import read_only_unit_of_work, unit_of_work
 
 API_PREFIX = "/api/v1"
 blp = Blueprint(
@@ -113,8 +113,10 @@ class DepartmentApi(Api):
 @blp.doc(security=[{"DPoP": []}])
 def data(case_reference: str, acting_officer: str) -> Any:
     """What the person agreed to share with you, now. Every call is in their record."""
-    with unit_of_work() as (session, vault):
-        caller = authenticate_call(
+    # Check the call and open the values first, reading only; then take the writer lock just
+    # for the writes, which count the fetch only if nothing read has changed meanwhile.
+    with read_only_unit_of_work() as (session, vault):
+        caller, proof = check_call(
             session,
             authorization=request.headers.get("Authorization"),
             dpop_values=request.headers.getlist("DPoP"),
@@ -123,8 +125,18 @@ def data(case_reference: str, acting_officer: str) -> Any:
             now=vault.clock(),
             check_grant=False,  # fetch_data refuses an ended grant and records the refusal
         )
-        answer = fetch_data(
+        plan = plan_data(
             session, vault, caller, acting_officer=acting_officer, case_reference=case_reference
+        )
+    with unit_of_work() as (session, vault):
+        confirm_call(session, caller, proof, vault.clock())
+        answer = fetch_data(
+            session,
+            vault,
+            caller,
+            acting_officer=acting_officer,
+            case_reference=case_reference,
+            plan=plan,
         )
     if answer.status != 200:
         response: Response = jsonify(answer.body)

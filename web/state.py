@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from connectors.outbox import CLOCK_KEY
-from vault.db import session_scope
+from vault.db import read_scope, session_scope
 from vault.services import Vault
 
 
@@ -36,5 +36,14 @@ def unit_of_work() -> Iterator[tuple[Session, Vault]]:
     state = services()
     with session_scope(state.engine) as session:
         # Outbox rows written at commit take their time from the app's (injectable) clock.
+        session.info[CLOCK_KEY] = state.vault.clock
+        yield session, state.vault
+
+
+@contextmanager
+def read_only_unit_of_work() -> Iterator[tuple[Session, Vault]]:
+    """A read-only snapshot for the reading part of a request: no writer lock, no commit."""
+    state = services()
+    with read_scope(state.engine) as session:
         session.info[CLOCK_KEY] = state.vault.clock
         yield session, state.vault
