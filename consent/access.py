@@ -26,7 +26,7 @@ from vault.records import DataPointView, StoryView, current_data_points, open_st
 from vault.services import Vault
 
 MAX_OFFICER = 200
-MAX_ATTEMPTS = 5  # a grant raced by its own department's parallel fetches
+MAX_ATTEMPTS = 3  # the second already holds the grant row, so it cannot lose a race again
 
 
 @dataclass(frozen=True)
@@ -211,8 +211,9 @@ def fetch_for_department(
         ).scalar_one_or_none()
         if counted is not None:
             break
-        # Another request changed the grant meanwhile: read it again and decide afresh.
-        session.refresh(grant)
+        # Another request changed the grant meanwhile: read it again, this time holding its
+        # row (PostgreSQL; SQLite writers already take turns), and decide afresh.
+        session.refresh(grant, with_for_update=True)
         problem = _why_unusable(grant, now)
         if problem is not None:
             return refuse(problem)

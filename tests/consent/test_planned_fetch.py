@@ -222,3 +222,30 @@ def test_the_grant_clause_agrees_with_grant_status(db, vault, clock, told):
                     stopped,
                     moment,
                 )
+
+
+def test_parallel_fetches_of_one_grant_are_each_served_and_counted_once(db, vault, told):
+    """Many caseworkers of one department at once: none refused, the count exact."""
+    import threading
+
+    grant = give(db, vault, told, max_fetches=50)
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def caseworker() -> None:
+        start.wait(10)
+        for _ in range(3):
+            results.append(careful(db, vault, grant))
+
+    threads = [threading.Thread(target=caseworker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 24
+    refused = [r.reason for r in results if isinstance(r, Refused)]
+    assert refused == []
+    assert sorted(r.grant.fetch_count for r in results if isinstance(r, Served)) == list(
+        range(1, 25)
+    )
+    assert accesses(db, grant).count("served") == 24
