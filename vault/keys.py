@@ -20,7 +20,9 @@ The local key file is JSON, readable and writable only by its owner (mode 0600):
 `root_secret` never encrypts anything itself; named secrets (HMAC keys and seeds) are
 derived from it with HKDF-SHA256, so they survive KEK rotation. Rotation adds a version and
 makes it current; the caller then re-wraps every DEK and may retire the old version, after
-which blobs wrapped under it are refused. A KMS-backed provider (for example HashiCorp
+which blobs wrapped under it are refused. A running provider notices when the file has
+been replaced (a stat per wrap or unwrap) and re-reads it, so services pick up a rotation or
+a retirement without a restart. A KMS-backed provider (for example HashiCorp
 Vault transit) only needs to satisfy `KeyProvider`.
 """
 
@@ -136,24 +138,43 @@ class LocalKeyFileProvider:
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
-        self._state = _read_key_file(self.path)
+        self._loaded = _read_key_file(self.path)
+
+    @property
+    def _state(self) -> _KeyFile:
+        return self._loaded[0]
 
     def reload(self) -> None:
         """Re-read the key file, for example after `tellonce keys rotate`."""
         # One attribute assignment swaps the whole state, so concurrent wraps see either
         # the old file or the new one, never a mix; no lock is needed.
-        self._state = _read_key_file(self.path)
+        self._loaded = _read_key_file(self.path)
+
+    def _fresh(self) -> _KeyFile:
+        # `tellonce keys rotate` and `keys retire` run in another process and replace the
+        # file (a new inode, see _write_atomic) while this one keeps serving. A stat costs a
+        # microsecond, so every wrap and unwrap checks: new keys go under the newest version
+        # at once, keys re-wrapped under it can be read, and a retirement takes effect
+        # without a restart. The re-read checks the permissions and shape again and raises
+        # if they are wrong, so a changed file is never half-trusted.
+        try:
+            seen = _signature(os.stat(self.path))
+        except OSError:
+            seen = None  # gone or unreadable: keep serving; check() reports it
+        if seen is not None and seen != self._loaded[1]:
+            self.reload()
+        return self._state
 
     @property
     def current_version(self) -> int:
         """The KEK version new wraps use."""
-        return self._state.current
+        return self._fresh().current
 
     def wrap(self, dek: bytes, context: bytes) -> bytes:
         """Wrap a data key under the current KEK version, bound to `context`."""
         if len(dek) != KEY_BYTES:
             raise InvalidValue(f"A data key must be {KEY_BYTES} bytes long.")
-        state = self._state
+        state = self._fresh()
         entry = state.entry(state.current)
         if entry is None or entry.retired:  # _read_key_file refuses this; belt and braces
             raise KeyProviderError("The key file has no usable current key version.")
@@ -164,12 +185,7 @@ class LocalKeyFileProvider:
     def unwrap(self, blob: bytes, context: bytes) -> bytes:
         """Unwrap a data key wrapped under any live KEK version with the same context."""
         version = _parse_header(blob)
-        entry = self._state.entry(version)
-        if entry is None:
-            # `tellonce keys rotate` may have added this version since we read the file: a
-            # running service must still read the keys it re-wrapped.
-            self.reload()
-            entry = self._state.entry(version)
+        entry = self._fresh().entry(version)
         if entry is None:
             raise KeyProviderError(
                 f"This was locked with key version {version}, which this key file does not have."
@@ -196,7 +212,7 @@ class LocalKeyFileProvider:
         """List every KEK version, oldest first."""
         return [
             KeyVersion(e.version, e.created_at, e.retired)
-            for e in sorted(self._state.entries, key=lambda e: e.version)
+            for e in sorted(self._fresh().entries, key=lambda e: e.version)
         ]
 
     def derive_secret(self, name: str) -> bytes:
@@ -246,12 +262,20 @@ def _check_private(path: Path, mode: int) -> None:
         )
 
 
-def _read_key_file(path: Path) -> _KeyFile:
+def _signature(info: os.stat_result) -> tuple[int, int, int, int]:
+    # Changes replace the file, so the inode alone would do; mtime and size also catch an
+    # operator editing it in place.
+    return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def _read_key_file(path: Path) -> tuple[_KeyFile, tuple[int, int, int, int]]:
+    """The parsed key file and the signature of the very file read (see _signature)."""
     try:
         # fstat on the open descriptor checks the very file we read, not whatever the
         # name points at a moment later.
         with open(path, "rb") as fh:
-            _check_private(path, os.fstat(fh.fileno()).st_mode)
+            info = os.fstat(fh.fileno())
+            _check_private(path, info.st_mode)
             raw = fh.read()
     except FileNotFoundError:
         raise KeyProviderError(_missing_message(path)) from None
@@ -263,7 +287,7 @@ def _read_key_file(path: Path) -> _KeyFile:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise KeyProviderError(f"The key file {path} is not valid JSON.") from None
-    return _parse_key_file(path, doc)
+    return _parse_key_file(path, doc), _signature(info)
 
 
 def _b64_key(value: object) -> bytes | None:
@@ -417,7 +441,7 @@ def add_key_version(path: PathLike) -> int:
     """Add a new KEK version, make it current and return its number."""
     target = Path(path)
     with _locked(target):
-        state = _read_key_file(target)
+        state, _ = _read_key_file(target)
         version = max(e.version for e in state.entries) + 1
         if version >= 2**32:
             raise KeyProviderError(f"The key file {target} has run out of key version numbers.")
@@ -430,7 +454,7 @@ def retire_key_version(path: PathLike, version: int) -> None:
     """Retire a KEK version so anything still wrapped under it is refused."""
     target = Path(path)
     with _locked(target):
-        state = _read_key_file(target)
+        state, _ = _read_key_file(target)
         entry = state.entry(version)
         if entry is None:
             raise KeyProviderError(f"The key file {target} has no key version {version}.")

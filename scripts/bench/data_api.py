@@ -139,11 +139,15 @@ def registration(key: Any) -> dict[str, Any]:
     }
 
 
-def build(folder: Path) -> Scenario:
-    """Migrate the scratch database and add the citizen, her data and the department."""
+def build(folder: Path, database_url: str | None = None) -> Scenario:
+    """Migrate the scratch database and add the citizen, her data and the department.
+
+    The key file goes in ``folder``; so does the database, unless ``database_url`` names an
+    empty one elsewhere (other benchmarks use this for PostgreSQL).
+    """
     key_file = folder / "keys.json"
     init_key_file(key_file)
-    engine = make_engine(f"sqlite:///{folder}/bench.db", synchronous="FULL")
+    engine = make_engine(database_url or f"sqlite:///{folder}/bench.db", synchronous="FULL")
     upgrade(engine)
     vault = Vault(keys=LocalKeyFileProvider(key_file), ledger_origin=ORIGIN)
     with session_scope(engine) as session:
@@ -217,6 +221,22 @@ def access_counts(engine: Engine) -> dict[str, int]:
     return {str(result): int(n) for result, n in rows}
 
 
+def app_environment(folder: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """Settings for our app under gunicorn on ``port``, over the scenario ``build`` made."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url or f"sqlite:///{folder}/bench.db",
+        "TELLONCE_KEY_FILE": str(folder / "keys.json"),
+        "TELLONCE_MAIL_DIR": str(folder / "mail"),
+        "TELLONCE_LEDGER_ORIGIN": ORIGIN,
+        "TELLONCE_SQLITE_SYNCHRONOUS": "FULL",  # durable: each fetch waits for its fsync
+        "BASE_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": "bench-secret",
+        # The per-token API limit stays on (its cost is measured) but far above the load.
+        "TELLONCE_API_RATE_LIMIT": "10000000/minute",
+    }
+
+
 def free_port() -> int:
     """A TCP port nobody is listening on now."""
     with socket.socket() as probe:
@@ -263,13 +283,15 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     sys.exit(f"gunicorn did not answer {url} within 60 s:\n{log.read_text()[-3000:]}")
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int, prefix: str = "") -> Run:
-    """Run wrk once (with proofs from ``prefix`` files, if given) and read its summary."""
-    args = [PATH, prefix, CASE, OFFICER] if prefix else [PATH]
+def wrk(
+    url: str, seconds: int, connections: int, threads: int, prefix: str = "", path: str = PATH
+) -> Run:
+    """Run wrk once on ``url + path`` (with proofs from ``prefix`` files, if given)."""
+    args = [path, prefix, CASE, OFFICER] if prefix else [path]
     threads = min(threads, connections)
     # A long timeout, so that slow answers count in the latencies instead of being left out.
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
-    command += ["--timeout", "30s", "--latency", "-s", str(LUA), url + PATH, "--", *args]
+    command += ["--timeout", "30s", "--latency", "-s", str(LUA), url + path, "--", *args]
     # Bandit B603: wrk with an argument list we built, no shell.
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # nosec B603
     line = next((x for x in output.splitlines() if x.startswith("BENCH_RESULT ")), None)
@@ -346,18 +368,7 @@ def main() -> None:
         print(f"Building the scratch database in {folder} ...", file=sys.stderr)
         scenario = build(folder)
         ours_port, bare_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{folder}/bench.db",
-            "TELLONCE_KEY_FILE": str(folder / "keys.json"),
-            "TELLONCE_MAIL_DIR": str(folder / "mail"),
-            "TELLONCE_LEDGER_ORIGIN": ORIGIN,
-            "TELLONCE_SQLITE_SYNCHRONOUS": "FULL",  # durable: each fetch waits for its fsync
-            "BASE_URL": f"http://127.0.0.1:{ours_port}",
-            "SECRET_KEY": "bench-secret",
-            # The per-token API limit stays on (its cost is measured) but far above the load.
-            "TELLONCE_API_RATE_LIMIT": "10000000/minute",
-        }
+        env = app_environment(folder, ours_port)
         with (
             gunicorn("web:create_app()", ours_port, args.workers, env, folder / "ours.log") as ours,
             gunicorn(

@@ -182,9 +182,7 @@ def test_rotation(key_path: Path) -> None:
     blob1 = provider.wrap(dek1, CTX)
     assert add_key_version(key_path) == 2
     assert _mode(key_path) == 0o600
-    assert provider.current_version == 1  # unchanged until reloaded
-    provider.reload()
-    assert provider.current_version == 2
+    assert provider.current_version == 2  # noticed without a reload
     blob2 = provider.wrap(dek2, CTX)
     assert provider.version_of(blob1) == 1
     assert provider.version_of(blob2) == 2
@@ -279,3 +277,108 @@ def test_check_passes_then_reports_problems(key_path: Path) -> None:
     os.unlink(key_path)
     with pytest.raises(KeyProviderError, match="No key file"):
         provider.check()
+
+
+# --- a running provider follows changes another process makes to the key file ----------
+
+
+def test_running_provider_reads_keys_wrapped_under_a_version_added_elsewhere(
+    key_path: Path,
+) -> None:
+    serving = LocalKeyFileProvider(key_path)  # a worker started before the rotation
+    rotating = LocalKeyFileProvider(key_path)  # `tellonce keys rotate` in another process
+    dek = new_data_key()
+    add_key_version(key_path)
+    rewrapped = rotating.wrap(dek, CTX)
+    assert rotating.version_of(rewrapped) == 2
+    assert serving.unwrap(rewrapped, CTX) == dek
+
+
+def test_running_provider_wraps_under_the_newest_version(key_path: Path) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    add_key_version(key_path)
+    # A worker that kept wrapping under version 1 would lock new people out once it retires.
+    assert serving.version_of(serving.wrap(new_data_key(), CTX)) == 2
+    assert serving.current_version == 2
+
+
+def test_running_provider_refuses_a_version_retired_elsewhere(key_path: Path) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    old = serving.wrap(new_data_key(), CTX)
+    add_key_version(key_path)
+    retire_key_version(key_path, 1)
+    with pytest.raises(RetiredKeyError):
+        serving.unwrap(old, CTX)
+    assert [(v.version, v.retired) for v in serving.versions()] == [(1, True), (2, False)]
+
+
+def test_unchanged_file_is_not_read_again(key_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    blob = serving.wrap(new_data_key(), CTX)
+    reads: list[Path] = []
+    real_reload = serving.reload
+
+    def counted_reload() -> None:
+        reads.append(key_path)
+        real_reload()
+
+    monkeypatch.setattr(serving, "reload", counted_reload)
+    for _ in range(3):
+        serving.unwrap(blob, CTX)
+    assert reads == []
+    add_key_version(key_path)
+    serving.unwrap(blob, CTX)
+    serving.unwrap(blob, CTX)
+    assert reads == [key_path]
+
+
+def test_replaced_file_that_others_can_read_is_refused(key_path: Path) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    blob = serving.wrap(new_data_key(), CTX)
+    doc = json.loads(key_path.read_text())
+    key_path.unlink()
+    key_path.write_text(json.dumps(doc))
+    key_path.chmod(0o644)
+    with pytest.raises(KeyProviderError, match="can be read by other users"):
+        serving.unwrap(blob, CTX)
+    with pytest.raises(KeyProviderError, match="can be read by other users"):
+        serving.wrap(new_data_key(), CTX)
+
+
+def test_replaced_file_in_the_wrong_shape_is_refused(key_path: Path) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    blob = serving.wrap(new_data_key(), CTX)
+    key_path.unlink()
+    _rewrite(key_path, {"format": 1})
+    with pytest.raises(KeyProviderError, match="expected shape"):
+        serving.unwrap(blob, CTX)
+
+
+def test_reload_keeps_concurrent_unwraps_working(key_path: Path) -> None:
+    serving = LocalKeyFileProvider(key_path)
+    blobs = [(serving.wrap(dek, CTX), dek) for dek in (new_data_key() for _ in range(20))]
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def keep_unwrapping() -> None:
+        while not done.is_set():
+            for blob, dek in blobs:
+                try:
+                    assert serving.unwrap(blob, CTX) == dek
+                except BaseException as error:
+                    failures.append(error)
+                    return
+
+    readers = [threading.Thread(target=keep_unwrapping) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(10):
+            add_key_version(key_path)
+            blobs.append((serving.wrap(dek := new_data_key(), CTX), dek))
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    assert failures == []
+    assert serving.current_version == 11

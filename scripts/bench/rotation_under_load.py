@@ -1,0 +1,355 @@
+"""Rotate the key-encryption key while GET /api/v1/data runs at a steady rate; compare latencies.
+
+    .venv/bin/python scripts/bench/rotation_under_load.py [--seconds 120] [--rate 20]
+        [--citizens 20000] [--workers 4] [--database-url postgresql+psycopg://...]
+
+Builds a scratch database (SQLite in a temporary folder by default; with ``--database-url``
+a new database on that PostgreSQL server, dropped afterwards) holding the benchmark citizen
+of scripts/bench/data_api.py and ``--citizens`` more, so each rotation has many data keys to
+re-wrap. It serves the app under gunicorn (sync workers) and sends fetches at a fixed arrival
+rate: request n is due at start + n / rate, whoever is free sends it, and its latency counts
+from when it was due, so a stall shows up in full instead of delaying the next requests
+(no coordinated omission). Each request carries a fresh DPoP proof.
+
+Phases: ``--warmup`` seconds not counted; ``--before`` seconds of fetches alone; then
+``tellonce keys rotate`` (the operator's command, in its own process) runs again and again
+for ``--seconds``; then ``--after`` seconds alone. It prints p50/p99 of each phase, the ratio
+during/before, each rotation's time, and PASS/MISS for issue 7's goal (p99 during <= 2x
+before, zero errors). Pick a ``--rate`` the machine serves easily (it warns when not): the
+goal is about rotation, not about how the app behaves beyond its capacity.
+
+It exits 0 whether the goal is met or not (it is a measurement) and 1 if any fetch failed,
+the database does not hold one served access per answer, or a data key is left under an old
+key version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]  # the project, and data_api beside us
+
+import data_api  # noqa: E402
+from data_api import PATH, Scenario, access_counts, free_port, gunicorn, load  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from consent.grants import MAX_FETCHES  # noqa: E402
+from tests.connectors.dpop_client import make_proof  # noqa: E402
+from vault import envelope  # noqa: E402
+from vault.citizens import key_context  # noqa: E402
+from vault.db import session_scope  # noqa: E402
+from vault.keyops import key_versions_in_use  # noqa: E402
+from vault.models import Citizen  # noqa: E402
+
+GOAL_P99_RATIO = 2.0
+OVERLOADED_MS = 250
+GRANTS = 8
+SENDERS = 24  # threads sending; more than the rate ever needs at once, so none waits on them
+
+
+@dataclass
+class Sample:
+    """One fetch: when it was due (seconds from the start), how long until answered, status."""
+
+    due: float
+    latency_ms: float
+    status: int  # 0: no answer (connection error)
+    body: str = ""  # the start of the answer, kept for failures only
+
+
+@dataclass
+class Rotation:
+    """One run of `tellonce keys rotate`."""
+
+    start: float
+    seconds: float
+    output: str
+
+
+@dataclass
+class SteadyLoad:
+    """Fetches at a fixed arrival rate from a pool of sender threads until stopped."""
+
+    scenario: Scenario
+    base_url: str
+    rate: float
+    tokens: list[str]
+    samples: list[Sample] = field(default_factory=list)
+    started: float = 0.0  # monotonic time request 0 was due
+    until: float = float("inf")  # no request is due at or after this (monotonic)
+    _next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, started: float) -> list[threading.Thread]:
+        """Start the senders; request n is due at ``started + n / rate``."""
+        self.started = started
+        threads = [threading.Thread(target=self._send_loop, daemon=True) for _ in range(SENDERS)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _take(self) -> int:
+        with self._lock:
+            n = self._next
+            self._next += 1
+            return n
+
+    def _send_loop(self) -> None:
+        host, port = self.base_url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        url = self.base_url + PATH
+        while True:
+            n = self._take()
+            due = self.started + n / self.rate
+            if due >= self.until:  # requests already due are still sent, however late
+                break
+            token = self.tokens[n % len(self.tokens)]
+            proof = make_proof(self.scenario.dpop_key, "GET", url, access_token=token)
+            time.sleep(max(0.0, due - time.monotonic()))
+            headers = {
+                "Authorization": f"DPoP {token}",
+                "DPoP": proof,
+                "Case-Reference": data_api.CASE,
+                "Acting-Officer": data_api.OFFICER,
+            }
+            try:
+                connection.request("GET", PATH, headers=headers)
+                answer = connection.getresponse()
+                body = answer.read()
+                status = answer.status
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()  # reconnects on the next request
+                status, body = 0, repr(error).encode()
+            latency = (time.monotonic() - due) * 1000
+            kept = "" if status == 200 else body[:300].decode(errors="replace")
+            self.samples.append(Sample(due - self.started, latency, status, kept))
+        connection.close()
+
+
+def add_citizens(scenario: Scenario, count: int) -> None:
+    """Add ``count`` citizens with their own wrapped data keys, for rotation to re-wrap.
+
+    They skip the ledger entry create_citizen writes: rotation only reads the citizen rows,
+    and this keeps building 20,000 of them to seconds.
+    """
+    keys = scenario.vault.keys
+    now = scenario.vault.clock()
+    for start in range(0, count, 2000):
+        with session_scope(scenario.engine) as session:
+            for _ in range(min(2000, count - start)):
+                citizen = Citizen(created_at=now)
+                data_key = envelope.new_data_key()
+                citizen.wrapped_key = keys.wrap(data_key, key_context("citizen", citizen.id))
+                citizen.kek_version = keys.version_of(citizen.wrapped_key)
+                session.add(citizen)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``values`` (0 for none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def rotate_repeatedly(env: dict[str, str], started: float, until: float) -> list[Rotation]:
+    """Run `tellonce keys rotate` back to back until ``until`` (monotonic seconds)."""
+    executable = str(Path(sys.executable).with_name("tellonce"))
+    rotations = []
+    while time.monotonic() < until:
+        begin = time.monotonic()
+        # Bandit B603: our own CLI with a fixed argument list, no shell.
+        done = subprocess.run(  # nosec B603
+            [executable, "keys", "rotate"], env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            sys.exit(f"`tellonce keys rotate` failed:\n{done.stdout}{done.stderr[-3000:]}")
+        rotations.append(Rotation(begin - started, time.monotonic() - begin, done.stdout.strip()))
+        print(f"  rotation {len(rotations)}: {rotations[-1].seconds:.1f} s", flush=True)
+    return rotations
+
+
+@contextmanager
+def scratch_database(folder: Path, database_url: str | None) -> Iterator[str | None]:
+    """Yield the URL of a new empty PostgreSQL database (dropped afterwards), or None."""
+    if database_url is None:
+        yield None
+        return
+    url = make_url(database_url)
+    name = f"tellonce_bench_rotation_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def summarise(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
+    """Count, errors and latency percentiles of the fetches due in [start, end)."""
+    chosen = [s for s in samples if start <= s.due < end]
+    latencies = [s.latency_ms for s in chosen]
+    return {
+        "count": len(chosen),
+        "errors": sum(1 for s in chosen if s.status != 200),
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies, default=0.0),
+    }
+
+
+def timeline(samples: list[Sample]) -> str:
+    """The p99 (ms) of each 10-second window of due times, to see when a stall happened."""
+    windows: dict[int, list[float]] = {}
+    for sample in samples:
+        windows.setdefault(int(sample.due // 10), []).append(sample.latency_ms)
+    return " ".join(f"{percentile(windows[w], 0.99):.0f}" for w in sorted(windows))
+
+
+def main() -> None:
+    """Build the data, serve the app, drive steady fetches around rotations, print figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=120, help="seconds of rotation")
+    parser.add_argument("--before", type=int, default=30)
+    parser.add_argument("--after", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of fetches not counted")
+    parser.add_argument("--rate", type=float, default=20, help="fetches per second")
+    parser.add_argument("--citizens", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--database-url", help="PostgreSQL server to make a scratch database on")
+    args = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="tellonce-bench-rotation-") as name,
+        scratch_database(Path(name), args.database_url) as database_url,
+    ):
+        folder = Path(name)
+        print(f"Building the scratch database ({args.citizens:,} citizens) ...", flush=True)
+        scenario = data_api.build(folder, database_url)
+        add_citizens(scenario, args.citizens)
+        port = free_port()
+        env = data_api.app_environment(folder, port, database_url)
+        rotate_at = args.warmup + args.before  # seconds after the first fetch was due
+        total = rotate_at + args.seconds + args.after + 120  # room for a last long rotation
+        # Several grants, taken in turn: a real load is many grants, and one grant fetched
+        # by every worker at once makes them queue for its fetch count (and refuses the
+        # unlucky: consent.access MAX_ATTEMPTS), which is not what this measures.
+        fetches = max(GRANTS * MAX_FETCHES, int(total * args.rate) + 1)
+        tokens = data_api.mint_tokens(scenario, fetches)
+        with gunicorn("web:create_app()", port, args.workers, env, folder / "app.log") as url:
+            print(
+                f"gunicorn -w {args.workers} (sync), {'PostgreSQL' if database_url else 'SQLite'}"
+                f"; {args.rate:.0f} fetches/s; {os.cpu_count()} CPUs; load before: {load()}",
+                flush=True,
+            )
+            counts_before = access_counts(scenario.engine)
+            steady = SteadyLoad(scenario, url, args.rate, tokens)
+            started = time.monotonic()
+            senders = steady.run(started)
+            time.sleep(rotate_at)
+            rotations = rotate_repeatedly(env, started, started + rotate_at + args.seconds)
+            rotations_end = time.monotonic() - started
+            time.sleep(args.after)
+            steady.until = time.monotonic()
+            for sender in senders:
+                sender.join(timeout=120)
+            counts_after = access_counts(scenario.engine)
+            print(f"load after: {load()}")
+        with session_scope(scenario.engine) as session:
+            in_use = key_versions_in_use(session)
+        current = scenario.vault.keys.current_version
+    report(steady.samples, rotations, args, rotations_end, counts_before, counts_after)
+    check_keys(in_use, current)
+
+
+def report(
+    samples: list[Sample],
+    rotations: list[Rotation],
+    args: argparse.Namespace,
+    rotations_end: float,
+    counts_before: dict[str, int],
+    counts_after: dict[str, int],
+) -> None:
+    """Print the phases, the ratio and PASS/MISS; exit 1 if a fetch failed or went unrecorded."""
+    rotate_at = args.warmup + args.before
+    phases = {
+        "before": summarise(samples, args.warmup, rotate_at),
+        "during": summarise(samples, rotate_at, rotations_end),
+        "after": summarise(samples, rotations_end, float("inf")),
+    }
+    print(f"\n{len(rotations)} rotations back to back over {rotations_end - rotate_at:.0f} s:")
+    for rotation in rotations:
+        rewrapped = re.search(r"re-wrapped (\d+)", rotation.output)
+        keys = int(rewrapped.group(1)) if rewrapped else 0
+        print(f"  at {rotation.start:6.1f} s: {rotation.seconds:5.1f} s, {keys:,} data keys")
+    print(f"\nFetches due at {args.rate:.0f}/s, latency from when each was due:")
+    for phase, figures in phases.items():
+        print(
+            f"  {phase:<7}{figures['count']:>7,} fetches  p50 {figures['p50']:7.1f} ms  "
+            f"p99 {figures['p99']:7.1f} ms  max {figures['max']:7.1f} ms  "
+            f"{figures['errors']} errors"
+        )
+    print("  p99 by 10 s of due time: " + timeline(samples))
+    before, during = phases["before"], phases["during"]
+    if before["p50"] > OVERLOADED_MS:
+        print(
+            f"  WARNING: half the fetches before rotation waited over {OVERLOADED_MS} ms: the "
+            "server (or this machine) cannot keep up with --rate; lower it for a fair figure."
+        )
+    ratio = during["p99"] / before["p99"] if before["p99"] else float("inf")
+    errors = sum(p["errors"] for p in phases.values())
+    print(f"  p99 during / before: {ratio:.2f}")
+    verdict = "PASS" if ratio <= GOAL_P99_RATIO and errors == 0 else "MISS"
+    print(
+        f"{verdict}: p99 during rotation {ratio:.2f}x before (goal <= {GOAL_P99_RATIO}x), "
+        f"{errors} errors (goal 0)"
+    )
+    served = counts_after.get("served", 0) - counts_before.get("served", 0)
+    answered = sum(1 for s in samples if s.status == 200)
+    problems = []
+    if errors:
+        failed = [s for s in samples if s.status != 200]
+        statuses = statistics.multimode(s.status for s in failed)
+        problems.append(f"{errors} fetches failed (most often status {statuses})")
+        for sample in failed[:3]:
+            print(f"  failed at {sample.due:.1f} s: {sample.status} {sample.body}")
+    if served != answered:
+        problems.append(f"{answered:,} fetches answered but {served:,} access events recorded")
+    if problems:
+        print("FAILED: " + "; ".join(problems), file=sys.stderr)
+        sys.exit(1)
+
+
+def check_keys(in_use: dict[str, Any], current: int) -> None:
+    """Exit 1 if any data key is left under a key version other than the current one."""
+    stale = {
+        kind: {v: n for v, n in counts.items() if v != current} for kind, counts in in_use.items()
+    }
+    if any(stale.values()):
+        print(f"FAILED: data keys left under old key versions: {stale}", file=sys.stderr)
+        sys.exit(1)
+    print(f"Every data key is under key version {current}.")
+
+
+if __name__ == "__main__":
+    main()
