@@ -89,7 +89,8 @@ class AccessEvent(SQLModel, table=True):
 
     __tablename__ = "access_event"
     __table_args__ = (
-        Index("ix_access_event_citizen_at", "citizen_id", "at"),
+        # The history page's exact order (newest first by time, then id): see migration 0005.
+        Index("ix_access_event_citizen_at_id", "citizen_id", "at", "id"),
         Index("ix_access_event_grant", "grant_id"),
     )
 

@@ -104,8 +104,9 @@ class LedgerEntry(SQLModel, table=True):
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        Index("ix_ledger_entry_row", "row_table", "row_id"),
-        Index("ix_ledger_entry_kind", "kind"),
+        # Verify reads each kind in log order, and checks rows by (table, id, kind): see 0005.
+        Index("ix_ledger_entry_row_kind", "row_table", "row_id", "kind"),
+        Index("ix_ledger_entry_kind_idx", "kind", "idx"),
     )
 
     idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})

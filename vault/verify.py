@@ -228,14 +228,20 @@ def _verify_rows(session: Session, report: VerifyReport, progress: Progress | No
     # Every event happens to a row once (recorded, given, revoked, erased...). A second leaf
     # of the same kind for the same row is a replay, even one appended at the end with the
     # tree rebuilt around it, where no checkpoint covers it yet.
-    replayed = session.execute(
-        select(func.max(col(LedgerEntry.idx)))
-        .group_by(col(LedgerEntry.kind), col(LedgerEntry.row_table), col(LedgerEntry.row_id))
-        .having(func.count() > 1)
-        .limit(1)
+    # Grouped in the order of ix_ledger_entry_row_kind and without reading idx, PostgreSQL
+    # finds a repeat with an index-only scan instead of hashing or sorting every entry; only
+    # a group found to repeat is then read for its entry number.
+    entry_key = (col(LedgerEntry.row_table), col(LedgerEntry.row_id), col(LedgerEntry.kind))
+    repeated = session.execute(
+        select(*entry_key).group_by(*entry_key).having(func.count() > 1).limit(1)
     ).first()
-    if replayed is not None:
-        report.add(f"Entry {replayed[0]} repeats an earlier entry: it is a replay.")
+    if repeated is not None:
+        latest = session.execute(
+            select(func.max(col(LedgerEntry.idx))).where(
+                *(column == value for column, value in zip(entry_key, repeated, strict=True))
+            )
+        ).scalar()
+        report.add(f"Entry {latest} repeats an earlier entry: it is a replay.")
     if progress is not None:
         progress(0)
 
