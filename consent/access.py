@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -260,10 +260,9 @@ def access_events_for_citizen(
     if department_id is not None:
         statement = statement.where(col(AccessEvent.department_id) == department_id)
     if before is not None:
-        at, event_id = before
+        # A row comparison, so the (citizen_id, at, id) index seeks straight to the page.
         statement = statement.where(
-            (col(AccessEvent.at) < at)
-            | ((col(AccessEvent.at) == at) & (col(AccessEvent.id) < event_id))
+            tuple_(col(AccessEvent.at), col(AccessEvent.id)) < tuple_(*before)
         )
     statement = statement.order_by(col(AccessEvent.at).desc(), col(AccessEvent.id).desc()).limit(
         limit

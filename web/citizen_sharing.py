@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlmodel import Session, col
 
 from consent.access import access_events_for_citizen
@@ -96,11 +96,9 @@ def _newer_events(
 ) -> list[AccessEvent]:
     """The events just newer than ``after``, oldest first (for the 'Newer' link)."""
     # consent.access pages backwards only; this is its mirror image, on the same index.
-    at, event_id = after
     statement = select(AccessEvent).where(
         col(AccessEvent.citizen_id) == citizen_id,
-        (col(AccessEvent.at) > at)
-        | ((col(AccessEvent.at) == at) & (col(AccessEvent.id) > event_id)),
+        tuple_(col(AccessEvent.at), col(AccessEvent.id)) > tuple_(*after),
     )
     if department_id is not None:
         statement = statement.where(col(AccessEvent.department_id) == department_id)

@@ -39,8 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 import connectors.events  # noqa: E402, F401  (declare every event kind, as the app does)
@@ -71,7 +71,8 @@ DATA_POINTS = {
     "money.income_monthly": 125_000,  # pence
 }
 LUA = Path(__file__).with_name("wrk_dpop.lua")
-GOAL_RATIO = 0.5
+GOAL_RATIO = 0.5  # on SQLite (issue 5)
+GOAL_RATIO_POSTGRESQL = 0.4  # issue 7
 GOAL_P99_MS = 20.0
 MIN_PROOFS = 20_000
 # A proof's iat may be at most 60 s old when it arrives (connectors.dpop.PROOF_WINDOW); the
@@ -333,6 +334,26 @@ def measure_ours(
     return run, problems
 
 
+@contextmanager
+def scratch_database(folder: Path, database_url: str | None) -> Iterator[str | None]:
+    """Yield the URL of a new empty PostgreSQL database (dropped afterwards), or None."""
+    if database_url is None:
+        yield None
+        return
+    url = make_url(database_url)
+    name = f"tellonce_bench_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def show(label: str, run: Run) -> None:
     """Print one run's figures."""
     print(
@@ -357,18 +378,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="bare+ours pairs (median taken)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up for each app")
     parser.add_argument("--min-proofs", type=int, default=MIN_PROOFS)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to make a scratch database on (dropped afterwards), for "
+        "example postgresql://postgres@127.0.0.1:5432/postgres; default: SQLite in a temp folder",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: install it with `apt-get install -y wrk`, then rerun.")
     if not 1 <= args.seconds <= MAX_SECONDS:
         sys.exit(f"--seconds must be 1 to {MAX_SECONDS}: DPoP proofs are good for 60 s only.")
 
-    with tempfile.TemporaryDirectory(prefix="tellonce-bench-") as name:
+    with (
+        tempfile.TemporaryDirectory(prefix="tellonce-bench-") as name,
+        scratch_database(Path(name), args.database_url) as database_url,
+    ):
         folder = Path(name)
-        print(f"Building the scratch database in {folder} ...", file=sys.stderr)
-        scenario = build(folder)
+        print(f"Building the scratch database ({database_url or folder}) ...", file=sys.stderr)
+        scenario = build(folder, database_url)
         ours_port, bare_port = free_port(), free_port()
-        env = app_environment(folder, ours_port)
+        env = app_environment(folder, ours_port, database_url)
         with (
             gunicorn("web:create_app()", ours_port, args.workers, env, folder / "ours.log") as ours,
             gunicorn(
@@ -398,10 +427,11 @@ def main() -> None:
                 show("ours", run)
             problems += [f"bare app: {r.failures()}" for r in runs["bare"] if r.failed]
             print(f"load after: {load()}")
-    report(runs, problems)
+        scenario.engine.dispose()  # before the scratch database is dropped
+    report(runs, problems, GOAL_RATIO_POSTGRESQL if args.database_url else GOAL_RATIO)
 
 
-def report(runs: dict[str, list[Run]], problems: list[str]) -> None:
+def report(runs: dict[str, list[Run]], problems: list[str], goal_ratio: float) -> None:
     """Print the medians, the ratio and PASS/MISS per goal; exit 1 if anything failed."""
     bare_rps = statistics.median(r.rps for r in runs["bare"])
     ours_rps = statistics.median(r.rps for r in runs["ours"])
@@ -412,8 +442,8 @@ def report(runs: dict[str, list[Run]], problems: list[str]) -> None:
     print(f"  bare Flask      {bare_rps:>8.0f} req/s   p99 {bare_p99:6.1f} ms")
     print(f"  GET {PATH}  {ours_rps:>8.0f} req/s   p99 {ours_p99:6.1f} ms")
     print(f"  ratio ours/bare {ratio:.2f}")
-    verdict = "PASS" if ratio >= GOAL_RATIO else "MISS"
-    print(f"{verdict}: requests/s ratio {ratio:.2f} (goal >= {GOAL_RATIO})")
+    verdict = "PASS" if ratio >= goal_ratio else "MISS"
+    print(f"{verdict}: requests/s ratio {ratio:.2f} (goal >= {goal_ratio})")
     verdict = "PASS" if ours_p99 <= GOAL_P99_MS else "MISS"
     print(f"{verdict}: p99 {ours_p99:.1f} ms (goal <= {GOAL_P99_MS:.0f} ms)")
     if problems:

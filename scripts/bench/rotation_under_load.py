@@ -35,8 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +43,15 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]  # the project, and data_api beside us
 
 import data_api  # noqa: E402
-from data_api import PATH, Scenario, access_counts, free_port, gunicorn, load  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from data_api import (  # noqa: E402
+    PATH,
+    Scenario,
+    access_counts,
+    free_port,
+    gunicorn,
+    load,
+    scratch_database,
+)
 
 from consent.grants import MAX_FETCHES  # noqa: E402
 from tests.connectors.dpop_client import make_proof  # noqa: E402
@@ -183,26 +187,6 @@ def rotate_repeatedly(env: dict[str, str], started: float, until: float) -> list
         rotations.append(Rotation(begin - started, time.monotonic() - begin, done.stdout.strip()))
         print(f"  rotation {len(rotations)}: {rotations[-1].seconds:.1f} s", flush=True)
     return rotations
-
-
-@contextmanager
-def scratch_database(folder: Path, database_url: str | None) -> Iterator[str | None]:
-    """Yield the URL of a new empty PostgreSQL database (dropped afterwards), or None."""
-    if database_url is None:
-        yield None
-        return
-    url = make_url(database_url)
-    name = f"tellonce_bench_rotation_{os.getpid()}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def summarise(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
