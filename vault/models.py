@@ -120,6 +120,8 @@ class LedgerEntry(SQLModel, table=True):
 class LedgerNode(SQLModel, table=True):
     """The hash of a perfect subtree above the leaves (level >= 1), kept for fast proofs."""
 
+    # On PostgreSQL, migration 0006 adds (level, idx) INCLUDE (hash), and ledger_entry (idx)
+    # INCLUDE (leaf_hash), so a proof is read from indexes alone.
     __tablename__ = "ledger_node"
 
     level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
