@@ -2,10 +2,11 @@
 
     .venv/bin/python scripts/check_my_record.py tell-once.json --url https://tellonce.example
 
-Your download (Account → Download everything) holds your ledger key. This script reads the
-signed checkpoint and every entry of the public ledger, checks that the entries are exactly
-the ones the checkpoint signs, picks out the entries about you with your key (each names you
-differently, so only your key can), and checks them against your download:
+Your download ("Get a copy of everything", then "Download it as a file") holds your ledger
+key. This script reads the signed checkpoint and every entry of the public ledger, checks
+that the entries are exactly the ones the checkpoint signs, picks out the entries about you
+with your key (each names you differently, so only your key can), and checks them against
+your download:
 
 - every use of your information the download lists is in the public record, and
 - every use the public record holds about you is in your download (nothing hidden from you),
