@@ -52,6 +52,7 @@ from vault.signin import (
 )
 from web.auth_forms import ConfirmForm, EmailForm, LinkForm
 from web.mail import send_email
+from web.security_headers import cookie_named, over_https
 from web.signin_state import (
     destination_after_sign_in,
     sign_in,
@@ -241,22 +242,34 @@ def _with_challenge(options_json: str, challenge: bytes, kind: str) -> Response:
         }
     )
     response.set_cookie(
-        CHALLENGE_COOKIE,
+        cookie_named(CHALLENGE_COOKIE),
         value,
         max_age=CHALLENGE_SECONDS,
         httponly=True,
-        secure=current_app.config["BASE_URL"].startswith("https://"),
+        secure=over_https(),
         samesite="Strict",
         path="/",
     )
     return response
 
 
+def _forget_challenge(response: Response) -> None:
+    # Deleted with the attributes it was set with: a browser ignores a __Host- cookie's
+    # deletion that is not Secure, and the cookie would outlive its use.
+    response.delete_cookie(
+        cookie_named(CHALLENGE_COOKIE),
+        path="/",
+        secure=over_https(),
+        httponly=True,
+        samesite="Strict",
+    )
+
+
 def _challenge(kind: str) -> bytes | None:
     """The challenge this browser was given for ``kind``, if it is fresh and for this account."""
     try:
         data = _challenges().loads(
-            request.cookies.get(CHALLENGE_COOKIE, ""), max_age=CHALLENGE_SECONDS
+            request.cookies.get(cookie_named(CHALLENGE_COOKIE), ""), max_age=CHALLENGE_SECONDS
         )
     except BadSignature:
         return None
@@ -271,7 +284,7 @@ def _challenge(kind: str) -> bytes | None:
 def _refused(message: str) -> Response:
     response = jsonify({"error": "passkey_refused", "message": message})
     response.status_code = 400
-    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    _forget_challenge(response)
     return response
 
 
@@ -300,7 +313,7 @@ def passkey_verify() -> Response:
     except InvalidValue as exc:
         return _refused(exc.message)
     response = jsonify({"redirect": destination_after_sign_in()})
-    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    _forget_challenge(response)
     return sign_in(account_id, response)
 
 
@@ -340,7 +353,7 @@ def passkey_register_verify() -> Response:
         return _refused(exc.message)
     flash(_("Your passkey is added. Next time, you can sign in with it."))
     response = jsonify({"redirect": url_for("auth.passkeys")})
-    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    _forget_challenge(response)
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, redirect, request
 from flask_babel import Babel
 
-from web.security_headers import over_https
+from web.security_headers import cookie_named, over_https
 
 LANGUAGES = ("en", "cy")
 COOKIE = "lang"
@@ -15,7 +15,7 @@ bp = Blueprint("i18n", __name__)
 
 def current_language() -> str:
     """The language for this request: the cookie's choice, else English."""
-    chosen = request.cookies.get(COOKIE, "en")
+    chosen = request.cookies.get(cookie_named(COOKIE), "en")
     return chosen if chosen in LANGUAGES else "en"
 
 
@@ -32,12 +32,13 @@ def choose(code: str) -> Response:
     response = redirect(_safe_next(request.args.get("next")))
     if code in LANGUAGES:
         response.set_cookie(
-            COOKIE,
+            cookie_named(COOKIE),
             code,
             max_age=365 * 24 * 3600,
             samesite="Lax",
             httponly=True,
             secure=over_https(),  # like every cookie of ours: never sent over plain http
+            path="/",
         )
     return response  # type: ignore[return-value]
 

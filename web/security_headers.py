@@ -39,6 +39,11 @@ def over_https(app: Flask | None = None) -> bool:
     return str((app or current_app).config["BASE_URL"]).startswith("https://")
 
 
+def cookie_named(name: str, app: Flask | None = None) -> str:
+    """A cookie's name: ``__Host-`` prefixed over https, so only this exact host can set it."""
+    return f"__Host-{name}" if over_https(app) else name
+
+
 def csp_nonce() -> str:
     """This request's script nonce (made the first time it is asked for)."""
     nonce = g.get("csp_nonce")

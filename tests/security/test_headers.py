@@ -181,15 +181,20 @@ def every_route(app: Flask, values: dict[str, str]) -> Iterator[tuple[str, str]]
 
 
 def cookie_problems(response: Any) -> list[str]:
-    """Cookies set over https without Secure, HttpOnly, SameSite or the rules of ``__Host-``."""
+    """Cookies set over https without ``__Host-``, Secure, HttpOnly or SameSite, or that
+    break the rules of ``__Host-`` (Path=/, no Domain)."""
     problems = []
     for cookie in response.headers.getlist("Set-Cookie"):
         parts = [part.strip().lower() for part in cookie.split(";")]
         name = cookie.split("=", 1)[0]
-        if not {"secure", "httponly"} <= set(parts) or "samesite=lax" not in parts:
-            problems.append(f"cookie {name} lacks Secure, HttpOnly or SameSite=Lax")
+        if not {"secure", "httponly"} <= set(parts):
+            problems.append(f"cookie {name} lacks Secure or HttpOnly")
+        if "samesite=lax" not in parts and "samesite=strict" not in parts:
+            problems.append(f"cookie {name} lacks SameSite=Lax or Strict")
         has_domain = any(part.startswith("domain=") for part in parts)
-        if name.startswith("__Host-") and ("path=/" not in parts or has_domain):
+        if not name.startswith("__Host-"):
+            problems.append(f"cookie {name} lacks the __Host- prefix")
+        elif "path=/" not in parts or has_domain:
             problems.append(f"cookie {name} breaks the __Host- rules")
     return problems
 
@@ -293,6 +298,23 @@ def test_over_https_both_cookies_are_host_only_secure_httponly_and_lax(https_app
     assert _set_cookie(signed_in_now, "__Host-tellonce")
     assert cookie_problems(signed_in_now) == []
     assert client.get("/information").status_code == 200
+
+
+def test_over_https_the_language_and_passkey_cookies_are_host_only_too(https_app: Flask) -> None:
+    client = https_app.test_client()
+    chosen = client.get("/language/cy?next=/sign-in")
+    assert _set_cookie(chosen, "__Host-lang")
+    assert cookie_problems(chosen) == []
+    page = client.get("/sign-in")
+    assert '<html lang="cy"' in page.text  # the browser's choice is read back
+    options = client.post(
+        "/sign-in/passkey/options",
+        json={},
+        headers={**OUR_REFERER, "X-CSRFToken": first(CSRF, page.text)},
+    )
+    assert options.status_code == 200, options.text
+    assert _set_cookie(options, "__Host-tellonce_webauthn")
+    assert cookie_problems(options) == []
 
 
 def test_in_development_over_http_cookies_drop_the_https_only_parts(client: Any) -> None:
