@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import ColumnElement, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -116,6 +116,35 @@ def _why_unusable(grant: Grant, now: datetime) -> str | None:
     return None
 
 
+def count_fetch(
+    session: Session,
+    grant_id: str,
+    count_read: int,
+    now: datetime,
+    *still_true: ColumnElement[bool],
+) -> int | None:
+    """Count one fetch if the grant is still exactly as read; the new count, else None.
+
+    As read means: active now (on PostgreSQL a revocation committed since the read is seen
+    here, as this UPDATE waits for it), with the same count (so an "ask me each time" part
+    goes on its first use only), and whatever else the caller adds. RETURNING gives the count
+    written, without reading the grant again.
+    """
+    counted: int | None = session.execute(
+        update(Grant)
+        .where(
+            col(Grant.id) == grant_id,
+            col(Grant.fetch_count) == count_read,
+            *active_grant_clause(now),
+            *still_true,
+        )
+        .values(fetch_count=col(Grant.fetch_count) + 1)
+        .returning(col(Grant.fetch_count))
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return counted
+
+
 def choose_items(
     session: Session, grant: Grant, now: datetime
 ) -> tuple[list[str], list[StorySection], list[str]]:
@@ -194,21 +223,7 @@ def fetch_for_department(
 
     for _attempt in range(MAX_ATTEMPTS):
         allowed_keys, allowed_sections, withheld = choose_items(session, grant, now)
-        # Count the fetch only if the grant is still exactly as read: active (on PostgreSQL
-        # a revocation committed since the read is seen here, as this UPDATE waits for it)
-        # and with the same count (so an "ask me each time" part goes on its first use only).
-        # RETURNING gives the count written, without reading the grant again.
-        counted = session.execute(
-            update(Grant)
-            .where(
-                col(Grant.id) == grant.id,
-                col(Grant.fetch_count) == grant.fetch_count,
-                *active_grant_clause(now),
-            )
-            .values(fetch_count=col(Grant.fetch_count) + 1)
-            .returning(col(Grant.fetch_count))
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
+        counted = count_fetch(session, grant.id, grant.fetch_count, now)
         if counted is not None:
             break
         # Another request changed the grant meanwhile: read it again, this time holding its

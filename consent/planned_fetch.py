@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
-from consent.access import Served, check_officer, choose_items, record_access
-from consent.grants import active_grant_clause, grant_status
+from consent.access import Served, check_officer, choose_items, count_fetch, record_access
+from consent.grants import grant_status
 from consent.models import Grant
 from vault.citizens import get_citizen, hold_citizen
 from vault.models import Citizen, DataPoint, StorySection
@@ -115,18 +115,7 @@ def serve_planned(
     grant = plan.grant
     if hold_citizen(session, plan.citizen.id).status == "erased":
         return None
-    counted = session.execute(
-        update(Grant)
-        .where(
-            col(Grant.id) == grant.id,
-            col(Grant.fetch_count) == plan.fetch_count,
-            *active_grant_clause(now),
-            *_unchanged(plan),
-        )
-        .values(fetch_count=col(Grant.fetch_count) + 1)
-        .returning(col(Grant.fetch_count))
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    counted = count_fetch(session, grant.id, plan.fetch_count, now, *_unchanged(plan))
     if counted is None:
         return None
     set_committed_value(grant, "fetch_count", counted)

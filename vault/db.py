@@ -169,23 +169,15 @@ def _configure_sqlite(engine: Engine, synchronous: str, lock_path: str | None) -
 
     # End the transaction ourselves, then let the lock go at once. The sqlite3 module's own
     # commit() or rollback() that SQLAlchemy calls next finds no transaction and does nothing.
-    @event.listens_for(engine, "commit")
-    def on_commit(connection: Any) -> None:
-        info = connection.connection.info
+    def end_then_release(connection: Any, statement: str) -> None:
         try:
             if connection.connection.dbapi_connection.in_transaction:
-                connection.exec_driver_sql("COMMIT")
+                connection.exec_driver_sql(statement)
         finally:
-            lock.release(info)
+            lock.release(connection.connection.info)
 
-    @event.listens_for(engine, "rollback")
-    def on_rollback(connection: Any) -> None:
-        info = connection.connection.info
-        try:
-            if connection.connection.dbapi_connection.in_transaction:
-                connection.exec_driver_sql("ROLLBACK")
-        finally:
-            lock.release(info)
+    event.listen(engine, "commit", lambda connection: end_then_release(connection, "COMMIT"))
+    event.listen(engine, "rollback", lambda connection: end_then_release(connection, "ROLLBACK"))
 
     @event.listens_for(engine, "close")
     def on_close(_dbapi_connection: Any, record: Any) -> None:

@@ -26,10 +26,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from consent.events import ACCESS_REFUSED, ACCESS_SERVED, GRANT_GIVEN
+from consent.models import AccessEvent, Grant
 from vault import catalogue, envelope, ledger
 from vault.citizens import key_context
 from vault.events import CITIZEN_CREATED, DATA_POINT_RECORDED
 from vault.keys import KeyProvider
+from vault.models import Citizen, DataPoint, LedgerEntry
 from vault.records import DATA_POINT_KIND
 
 # Facts per citizen: four keys, and a second version of the address (a correction), so that
@@ -55,65 +57,18 @@ GRANT_DAYS = 366
 MAX_FETCHES = 10_000
 _LEDGER_KEY_KIND = "ledger_key"  # as vault.citizens names the sealed ledger key
 
+# Each table's columns as the app's own models declare them, so a new column cannot be missed
+# (a row dict without it fails the load with a KeyError instead of loading a wrong table).
+_MODELS: dict[str, Any] = {
+    "citizen": Citizen,
+    "data_point": DataPoint,
+    "grant": Grant,
+    "access_event": AccessEvent,
+    "ledger_entry": LedgerEntry,
+}
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "citizen": (
-        "id",
-        "status",
-        "wrapped_key",
-        "kek_version",
-        "ledger_key_sealed",
-        "created_at",
-        "erased_at",
-    ),
-    "data_point": (
-        "id",
-        "citizen_id",
-        "key",
-        "version",
-        "ciphertext",
-        "source",
-        "recorded_by",
-        "recorded_at",
-        "status",
-    ),
-    "grant": (
-        "id",
-        "citizen_id",
-        "department_id",
-        "purpose_code",
-        "purpose_text",
-        "data_points",
-        "story_topics",
-        "explicit_topics",
-        "case_reference",
-        "starts_at",
-        "ends_at",
-        "data_life_days",
-        "max_fetches",
-        "fetch_count",
-        "given_by",
-        "delegation_id",
-        "created_at",
-        "revoked_at",
-        "revoked_by",
-        "expired_at",
-        "deletion_confirmed_at",
-        "deletion_confirmed_by",
-    ),
-    "access_event": (
-        "id",
-        "citizen_id",
-        "grant_id",
-        "department_id",
-        "acting_officer",
-        "case_reference",
-        "data_points",
-        "story",
-        "result",
-        "reason",
-        "at",
-    ),
-    "ledger_entry": ("idx", "leaf", "leaf_hash", "kind", "row_table", "row_id"),
+    table: tuple(column.name for column in model.__table__.columns)
+    for table, model in _MODELS.items()
 }
 JSON_COLUMNS = {"data_points", "story_topics", "explicit_topics", "story"}
 LOAD_ORDER = ("citizen", "data_point", "grant", "access_event", "ledger_entry")
