@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from connectors import dpop
@@ -116,18 +116,23 @@ def check_call(
     return ApiCaller(row.department_id, row.grant_id, row.scope, row.id, row.jkt), proof
 
 
+# Built once (it runs on every API call); the same checks as token_problem and
+# active_department, made again inside the writing transaction.
+_LIVE_TOKEN = (
+    select(col(OAuthToken.id))
+    .join(Department, col(Department.id) == col(OAuthToken.department_id))
+    .where(
+        col(OAuthToken.id) == bindparam("token_id"),
+        col(OAuthToken.revoked_at).is_(None),
+        col(OAuthToken.expires_at) > bindparam("now"),
+        col(Department.disabled_at).is_(None),
+    )
+)
+
+
 def confirm_call(session: Session, caller: ApiCaller, proof: dpop.DPoPProof, now: datetime) -> None:
     """Spend the proof and check the token and department are still live, in one transaction."""
     _spend(session, proof)
-    live = session.execute(
-        select(col(OAuthToken.id))
-        .join(Department, col(Department.id) == col(OAuthToken.department_id))
-        .where(
-            col(OAuthToken.id) == caller.token_id,
-            col(OAuthToken.revoked_at).is_(None),
-            col(OAuthToken.expires_at) > now,
-            col(Department.disabled_at).is_(None),
-        )
-    ).first()
+    live = session.execute(_LIVE_TOKEN, {"token_id": caller.token_id, "now": now}).first()
     if live is None:
         raise InvalidToken("This token has been revoked or has expired.")

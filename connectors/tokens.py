@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from connectors.models import AuthorizationCode, OAuthToken
@@ -145,6 +145,20 @@ def save_token(
     return row
 
 
+# Built once: find_token runs on every API call, and building a select each time cost more
+# than running it (see connectors/replay.py for the same pattern).
+_TOKEN_BY_HASH = {
+    ("access_token",): select(OAuthToken).where(col(OAuthToken.access_hash) == bindparam("h")),
+    ("refresh_token",): select(OAuthToken).where(col(OAuthToken.refresh_hash) == bindparam("h")),
+    ("access_token", "refresh_token"): select(OAuthToken).where(
+        or_(
+            col(OAuthToken.access_hash) == bindparam("h"),
+            col(OAuthToken.refresh_hash) == bindparam("h"),
+        )
+    ),
+}
+
+
 def find_token(
     session: Session,
     value: str,
@@ -152,15 +166,11 @@ def find_token(
     kinds: Sequence[str] = ("access_token", "refresh_token"),
 ) -> tuple[OAuthToken, str] | None:
     """The token row a presented value belongs to, and which kind of token it was."""
-    digest = secret_hash(value)
-    conditions = []
-    if "access_token" in kinds:
-        conditions.append(col(OAuthToken.access_hash) == digest)
-    if "refresh_token" in kinds:
-        conditions.append(col(OAuthToken.refresh_hash) == digest)
-    if not conditions:
+    wanted = tuple(kind for kind in ("access_token", "refresh_token") if kind in kinds)
+    if not wanted:
         return None
-    row = session.execute(select(OAuthToken).where(or_(*conditions))).scalar_one_or_none()
+    digest = secret_hash(value)
+    row = session.execute(_TOKEN_BY_HASH[wanted], {"h": digest}).scalar_one_or_none()
     if row is None:
         return None
     return row, ("access_token" if row.access_hash == digest else "refresh_token")

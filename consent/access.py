@@ -6,11 +6,12 @@ transaction: if the leaf cannot be written, nothing is counted and nothing is re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, tuple_, update
+from sqlalchemy import ColumnElement, Update, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -26,6 +27,8 @@ from vault.records import DataPointView, StoryView, current_data_points, open_st
 from vault.services import Vault
 
 MAX_OFFICER = 200
+_ACCESS_TABLE = AccessEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not type it
+_COLUMNS = tuple(_ACCESS_TABLE.columns)
 MAX_ATTEMPTS = 3  # the second already holds the grant row, so it cannot lose a race again
 
 
@@ -84,7 +87,9 @@ def record_access(
         reason=reason,
         at=now,
     )
-    session.add(event)
+    # A Core insert of the row as built: the ORM's flush of one new object cost more than the
+    # insert itself, and nothing later in the request changes the event.
+    session.execute(insert(_ACCESS_TABLE), {c.name: getattr(event, c.name) for c in _COLUMNS})
     citizen = citizen or get_citizen(session, grant.citizen_id)
     key = None if citizen.status == "erased" else ledger_key(vault, citizen)
     (leaf,) = ledger.append(
@@ -116,33 +121,56 @@ def _why_unusable(grant: Grant, now: datetime) -> str | None:
     return None
 
 
+# Built once: every fetch runs it (building it cost more than running it).
+_COUNT_FETCH = (
+    update(Grant)
+    .where(
+        col(Grant.id) == bindparam("grant_id"),
+        col(Grant.fetch_count) == bindparam("count_read"),
+        *active_grant_clause(bindparam("now")),
+    )
+    .values(fetch_count=col(Grant.fetch_count) + 1)
+    .returning(col(Grant.fetch_count))
+    .execution_options(synchronize_session=False)
+)
+
+
+def guarded_count(*still_true: ColumnElement[bool]) -> Update:
+    """The fetch-counting UPDATE with extra conditions, for ``count_fetch``.
+
+    Build it once per shape from conditions made of bound parameters, and give their values
+    to ``count_fetch``: building a statement costs more than running it.
+    """
+    return _COUNT_FETCH.where(*still_true)
+
+
 def count_fetch(
     session: Session,
     grant_id: str,
     count_read: int,
     now: datetime,
-    *still_true: ColumnElement[bool],
+    statement: Update = _COUNT_FETCH,
+    params: Mapping[str, Any] | None = None,
 ) -> int | None:
     """Count one fetch if the grant is still exactly as read; the new count, else None.
 
     As read means: active now (on PostgreSQL a revocation committed since the read is seen
     here, as this UPDATE waits for it), with the same count (so an "ask me each time" part
-    goes on its first use only), and whatever else the caller adds. RETURNING gives the count
-    written, without reading the grant again.
+    goes on its first use only), and whatever else a ``statement`` from ``guarded_count``
+    adds (its values in ``params``). RETURNING gives the count written, without reading the
+    grant again.
     """
-    counted: int | None = session.execute(
-        update(Grant)
-        .where(
-            col(Grant.id) == grant_id,
-            col(Grant.fetch_count) == count_read,
-            *active_grant_clause(now),
-            *still_true,
-        )
-        .values(fetch_count=col(Grant.fetch_count) + 1)
-        .returning(col(Grant.fetch_count))
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    values = {**(params or {}), "grant_id": grant_id, "count_read": count_read, "now": now}
+    counted: int | None = session.execute(statement, values).scalar_one_or_none()
     return counted
+
+
+# Built once: every fetch runs it.
+_CURRENT_SECTIONS = select(StorySection).where(
+    col(StorySection.citizen_id) == bindparam("citizen_id"),
+    col(StorySection.status) == "current",
+    col(StorySection.topic).in_(bindparam("topics", expanding=True)),
+)
 
 
 def choose_items(
@@ -153,11 +181,7 @@ def choose_items(
     allowed_keys = [k for k in grant.data_points if may_serve(grant, k, now).allowed]
     sections = (
         session.execute(
-            select(StorySection).where(
-                col(StorySection.citizen_id) == grant.citizen_id,
-                col(StorySection.status) == "current",
-                col(StorySection.topic).in_(list(grant.story_topics)),
-            )
+            _CURRENT_SECTIONS, {"citizen_id": grant.citizen_id, "topics": list(grant.story_topics)}
         )
         .scalars()
         .all()

@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import BindParameter, ColumnElement, select, update
 from sqlmodel import Session, col
 
 from consent import notices, receipts
@@ -278,8 +279,10 @@ def grant_status(grant: Grant, now: datetime) -> str:
     return "active"
 
 
-def active_grant_clause(now: datetime) -> list[ColumnElement[bool]]:
+def active_grant_clause(now: datetime | BindParameter[Any]) -> list[ColumnElement[bool]]:
     """SQL criteria true exactly when ``grant_status(grant, now)`` is ``active``.
+
+    ``now`` may be a bound parameter, for a statement built once and run with the time.
 
     For writes that must find the grant still active at the moment they happen (a guarded
     UPDATE). tests/consent/test_grant_clause.py checks the two agree at every edge.

@@ -13,14 +13,22 @@ allow at the moment the access is recorded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
-from consent.access import Served, check_officer, choose_items, count_fetch, record_access
+from consent.access import (
+    Served,
+    check_officer,
+    choose_items,
+    count_fetch,
+    guarded_count,
+    record_access,
+)
 from consent.grants import grant_status
 from consent.models import Grant
 from vault.citizens import get_citizen, hold_citizen
@@ -69,37 +77,60 @@ def plan_fetch(
     return FetchPlan(grant, citizen, points, story, withheld, grant.fetch_count)
 
 
-def _rows_unchanged(table: Any, wanted: dict[str, list[str]]) -> ColumnElement[bool]:
-    """True when every row id in ``wanted`` still has the status it is listed under."""
-    ids = [row_id for row_ids in wanted.values() for row_id in row_ids]
+def _still_listed(table: Any, statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """True when the rows given for each status (parameters) all still have that status.
+
+    The ids and their count come as parameters named after the table (``data_point_0_ids``
+    …, ``data_point_n``).
+    """
+    name = table.__tablename__
     still = (
         select(func.count())
         .select_from(table)
         .where(
             or_(
                 *(
-                    and_(col(table.id).in_(row_ids), col(table.status) == status)
-                    for status, row_ids in sorted(wanted.items())
+                    and_(
+                        col(table.id).in_(bindparam(f"{name}_{i}_ids", expanding=True)),
+                        col(table.status) == status,
+                    )
+                    for i, status in enumerate(statuses)
                 )
             )
         )
         .scalar_subquery()
     )
-    return still == len(ids)
+    return still == bindparam(f"{name}_n")
 
 
-def _unchanged(plan: FetchPlan) -> list[ColumnElement[bool]]:
+@functools.cache
+def _guarded(point_statuses: tuple[str, ...], story: bool) -> Update:
+    """The guarded count for plans of one shape, built once."""
+    checks = []
+    if point_statuses:
+        checks.append(_still_listed(DataPoint, point_statuses))
+    if story:
+        checks.append(_still_listed(StorySection, ("current",)))
+    return guarded_count(*checks)
+
+
+def _listed(name: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"{name}_{i}_ids": wanted[s] for i, s in enumerate(sorted(wanted))}
+    params[f"{name}_n"] = sum(len(ids) for ids in wanted.values())
+    return params
+
+
+def _unchanged(plan: FetchPlan) -> tuple[Update, dict[str, Any]]:
+    """The guarded count for this plan, and its values: the rows it serves must be as read."""
     # Rows are never edited in place: a new version, a change of status (contested) or of
     # sensitivity shows as a status change on the row the plan read.
-    checks: list[ColumnElement[bool]] = []
     points: dict[str, list[str]] = {}
     for point in plan.data_points:
         points.setdefault(point.status, []).append(point.row_id)
-    if points:
-        checks.append(_rows_unchanged(DataPoint, points))
+    params = _listed("data_point", points)
     if plan.story:
-        checks.append(_rows_unchanged(StorySection, {"current": [s.row_id for s in plan.story]}))
-    return checks
+        params |= _listed("story_section", {"current": [s.row_id for s in plan.story]})
+    return _guarded(tuple(sorted(points)), bool(plan.story)), params
 
 
 def serve_planned(
@@ -115,7 +146,8 @@ def serve_planned(
     grant = plan.grant
     if hold_citizen(session, plan.citizen.id).status == "erased":
         return None
-    counted = count_fetch(session, grant.id, plan.fetch_count, now, *_unchanged(plan))
+    statement, params = _unchanged(plan)
+    counted = count_fetch(session, grant.id, plan.fetch_count, now, statement, params)
     if counted is None:
         return None
     set_committed_value(grant, "fetch_count", counted)

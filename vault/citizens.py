@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from vault import envelope, ledger
@@ -56,6 +56,15 @@ def get_citizen(session: Session, citizen_id: str) -> Citizen:
     return citizen
 
 
+# Built once: every API fetch runs it.
+_HOLD_CITIZEN = (
+    select(Citizen)
+    .where(col(Citizen.id) == bindparam("citizen_id"))
+    .execution_options(populate_existing=True)
+)
+_HOLD_CITIZEN_SHARED = _HOLD_CITIZEN.with_for_update(read=True)
+
+
 def hold_citizen(session: Session, citizen_id: str) -> Citizen:
     """Load a citizen afresh and hold the row until commit, so an erasure waits for us.
 
@@ -63,14 +72,9 @@ def hold_citizen(session: Session, citizen_id: str) -> Citizen:
     one that starts after it waits until this transaction ends. (SQLite writers already take
     turns for the whole transaction.)
     """
-    statement = (
-        select(Citizen)
-        .where(col(Citizen.id) == citizen_id)
-        .execution_options(populate_existing=True)
-    )
-    if session.get_bind().dialect.name != "sqlite":
-        statement = statement.with_for_update(read=True)
-    citizen = session.execute(statement).scalar_one_or_none()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = _HOLD_CITIZEN if sqlite else _HOLD_CITIZEN_SHARED
+    citizen = session.execute(statement, {"citizen_id": citizen_id}).scalar_one_or_none()
     if citizen is None:
         raise NotFound("We could not find that person.")
     return citizen

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
 from vault import catalogue, envelope, ledger
@@ -142,18 +142,29 @@ def _open_point(dek: bytes, point: DataPoint) -> DataPointView:
     )
 
 
+# Built once: every API fetch runs one of them.
+_CURRENT_POINTS = select(DataPoint).where(
+    col(DataPoint.citizen_id) == bindparam("citizen_id"), col(DataPoint.status) != "superseded"
+)
+_CURRENT_POINTS_OF = _CURRENT_POINTS.where(
+    col(DataPoint.key).in_(bindparam("keys", expanding=True))
+)
+
+
 def current_data_points(
     session: Session, vault: Vault, citizen_id: str, keys: Sequence[str] | None = None
 ) -> list[DataPointView]:
     """The latest version of each fact (optionally only some keys), in catalogue order."""
     citizen = get_citizen(session, citizen_id)
     dek = data_key(vault, citizen)
-    statement = select(DataPoint).where(
-        col(DataPoint.citizen_id) == citizen_id, col(DataPoint.status) != "superseded"
-    )
-    if keys is not None:
-        statement = statement.where(col(DataPoint.key).in_(list(keys)))
-    points = session.execute(statement).scalars().all()
+    if keys is None:
+        points = session.execute(_CURRENT_POINTS, {"citizen_id": citizen_id}).scalars().all()
+    else:
+        points = (
+            session.execute(_CURRENT_POINTS_OF, {"citizen_id": citizen_id, "keys": list(keys)})
+            .scalars()
+            .all()
+        )
     order = {key: i for i, key in enumerate(catalogue.CATALOGUE)}
     return [_open_point(dek, p) for p in sorted(points, key=lambda p: order.get(p.key, 999))]
 
