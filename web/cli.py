@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
@@ -14,9 +16,9 @@ from tqdm import tqdm
 
 from vault import keys as keyfile
 from vault import ledger
-from vault.db import check_database, session_scope
+from vault.db import check_database, read_scope, session_scope
 from vault.errors import VaultError
-from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
+from vault.keyops import BATCH, PACE, count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.migrate import upgrade
 from vault.verify import verify_ledger
 from web.cli_departments import department
@@ -85,6 +87,11 @@ def db_upgrade() -> None:
     click.echo("The database is up to date.")
 
 
+# `tellonce keys rotate` works at this much lower processor priority (see _at_low_priority).
+NICENESS = 10
+T = TypeVar("T")
+
+
 @main.group()
 def keys() -> None:
     """Key-encryption keys: make, rotate, retire, and see which are in use."""
@@ -100,18 +107,71 @@ def keys_init() -> None:
 
 
 @keys.command("rotate")
+@click.option(
+    "--pace",
+    type=click.FloatRange(min=0),
+    default=PACE,
+    show_default=True,
+    help="After each batch, rest this many times as long as it took (0: no rests).",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=BATCH, show_default=True, help="Keys per batch."
+)
+@click.option(
+    "--nice",
+    "niceness",
+    type=click.IntRange(0, 19),
+    default=NICENESS,
+    show_default=True,
+    help="Work at this much lower processor priority (Linux; 0: unchanged).",
+)
 @_fail_plainly
-def keys_rotate() -> None:
+def keys_rotate(pace: float, batch: int, niceness: int) -> None:
     """Add a new key version and re-wrap every data key under it, while the service runs."""
+    version, changed = _at_low_priority(niceness, lambda: _rotate(batch, pace))
+    click.echo(f"Key version {version} is now current; re-wrapped {changed} data keys.")
+
+
+def _rotate(batch: int, pace: float) -> tuple[int, int]:
     path = from_environment()["KEY_FILE"]
     with _services() as state:
         version = keyfile.add_key_version(path)
         state.vault.keys.reload()  # type: ignore[attr-defined]
-        with session_scope(state.engine) as session:
+        with read_scope(state.engine) as session:
             total = count_to_rewrap(session, state.vault)
         with tqdm(total=total, unit="key", desc="Re-wrapping", file=sys.stderr) as bar:
-            changed = rewrap_all(state.engine, state.vault, bar.update)
-    click.echo(f"Key version {version} is now current; re-wrapped {changed} data keys.")
+            changed = rewrap_all(state.engine, state.vault, bar.update, batch=batch, pace=pace)
+    return version, changed
+
+
+def _at_low_priority(niceness: int, work: Callable[[], T]) -> T:
+    """Run ``work`` in a thread of its own at ``niceness`` lower priority; return its result.
+
+    The service's workers share the processors with a rotation; at a lower priority the
+    rotation (making the app, re-wrapping) gets only what they leave. On Linux a thread's
+    nice value is its own, so the process (a test, a script calling the command in-process)
+    keeps its priority; elsewhere the work runs at the usual priority.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            if niceness and sys.platform == "linux":
+                me = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, me, os.getpriority(os.PRIO_PROCESS, me) + niceness)
+            outcome["result"] = work()
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            outcome["error"] = exc
+
+    # A daemon, so Ctrl-C ends the command at once (a rotation stopped half way is safe:
+    # every key is under one live version or the other; run it again to finish).
+    thread = threading.Thread(target=run, name="rotate", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: T = outcome["result"]
+    return result
 
 
 @keys.command("retire")

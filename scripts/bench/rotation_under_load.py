@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench/rotation_under_load.py [--seconds 120] [--rate 20]
         [--citizens 20000] [--workers 4] [--database-url postgresql+psycopg://...]
+        [--variant "--pace 0 --nice 0" --variant "" ...]
 
 Builds a scratch database (SQLite in a temporary folder by default; with ``--database-url``
 a new database on that PostgreSQL server, dropped afterwards) holding the benchmark citizen
@@ -18,6 +19,12 @@ during/before, each rotation's time, and PASS/MISS for issue 7's goal (p99 durin
 before, zero errors). Pick a ``--rate`` the machine serves easily (it warns when not): the
 goal is about rotation, not about how the app behaves beyond its capacity.
 
+Two or more ``--variant`` (options for ``tellonce keys rotate``, "" for none) take turns:
+each rotates for ``--slice`` seconds, then nothing does for half that, round after round for
+``--seconds``, so a machine getting busier or quieter moves every variant alike. Each fetch
+counts for the variant rotating when it was due, or as idle; each variant's p99 is compared
+with the idle p99.
+
 It exits 0 whether the goal is met or not (it is a measurement) and 1 if any fetch failed,
 the database does not hold one served access per answer, or a data key is left under an old
 key version.
@@ -29,6 +36,7 @@ import argparse
 import http.client
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -65,6 +73,7 @@ GOAL_P99_RATIO = 2.0
 OVERLOADED_MS = 250
 GRANTS = 8
 SENDERS = 24  # threads sending; more than the rate ever needs at once, so none waits on them
+FRESH_TOKENS_EVERY = 180  # seconds; access tokens live five minutes
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Rotation:
     start: float
     seconds: float
     output: str
+    variant: str = ""
 
 
 @dataclass
@@ -99,14 +109,26 @@ class SteadyLoad:
     until: float = float("inf")  # no request is due at or after this (monotonic)
     _next: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
     def run(self, started: float) -> list[threading.Thread]:
         """Start the senders; request n is due at ``started + n / rate``."""
         self.started = started
         threads = [threading.Thread(target=self._send_loop, daemon=True) for _ in range(SENDERS)]
+        threads.append(threading.Thread(target=self._fresh_tokens, daemon=True))
         for thread in threads:
             thread.start()
         return threads
+
+    def stop(self) -> None:
+        """Send nothing due from now on."""
+        self.until = time.monotonic()
+        self._stopped.set()
+
+    def _fresh_tokens(self) -> None:
+        # New grants and tokens before the old tokens expire, for runs over five minutes.
+        while not self._stopped.wait(FRESH_TOKENS_EVERY):
+            self.tokens = data_api.mint_tokens(self.scenario, len(self.tokens) * MAX_FETCHES)
 
     def _take(self) -> int:
         with self._lock:
@@ -172,26 +194,53 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def rotate_repeatedly(env: dict[str, str], started: float, until: float) -> list[Rotation]:
-    """Run `tellonce keys rotate` back to back until ``until`` (monotonic seconds)."""
-    executable = str(Path(sys.executable).with_name("tellonce"))
+def rotate_repeatedly(
+    env: dict[str, str], started: float, until: float, variant: str = ""
+) -> list[Rotation]:
+    """Run `tellonce keys rotate [variant]` back to back until ``until`` (monotonic seconds)."""
+    command = [str(Path(sys.executable).with_name("tellonce")), "keys", "rotate"]
     rotations = []
     while time.monotonic() < until:
         begin = time.monotonic()
-        # Bandit B603: our own CLI with a fixed argument list, no shell.
+        # Bandit B603: our own CLI with an argument list we built, no shell.
         done = subprocess.run(  # nosec B603
-            [executable, "keys", "rotate"], env=env, capture_output=True, text=True
+            command + shlex.split(variant), env=env, capture_output=True, text=True
         )
         if done.returncode != 0:
             sys.exit(f"`tellonce keys rotate` failed:\n{done.stdout}{done.stderr[-3000:]}")
-        rotations.append(Rotation(begin - started, time.monotonic() - begin, done.stdout.strip()))
-        print(f"  rotation {len(rotations)}: {rotations[-1].seconds:.1f} s", flush=True)
+        seconds = time.monotonic() - begin
+        rotations.append(Rotation(begin - started, seconds, done.stdout.strip(), variant))
+        print(f"  rotation {len(rotations)} [{variant}]: {seconds:.1f} s", flush=True)
     return rotations
 
 
-def summarise(samples: list[Sample], start: float, end: float) -> dict[str, Any]:
-    """Count, errors and latency percentiles of the fetches due in [start, end)."""
-    chosen = [s for s in samples if start <= s.due < end]
+def rotate_in_turns(
+    env: dict[str, str], started: float, args: argparse.Namespace
+) -> list[Rotation]:
+    """Each variant rotates for ``--slice`` s, then a rest of half that, until ``--seconds``."""
+    until = time.monotonic() + args.seconds
+    rotations: list[Rotation] = []
+    while time.monotonic() < until:
+        for variant in args.variant:
+            rotations += rotate_repeatedly(env, started, time.monotonic() + args.slice, variant)
+            time.sleep(args.slice / 2)
+    return rotations
+
+
+def during(samples: list[Sample], rotations: list[Rotation]) -> dict[str, list[Sample]]:
+    """The fetches due while each variant's rotations ran."""
+    chosen: dict[str, list[Sample]] = {r.variant: [] for r in rotations}
+    spans = sorted((r.start, r.start + r.seconds, r.variant) for r in rotations)
+    for sample in samples:
+        for start, end, variant in spans:
+            if start <= sample.due < end:
+                chosen[variant].append(sample)
+                break
+    return chosen
+
+
+def figures(chosen: list[Sample]) -> dict[str, Any]:
+    """Count, errors and latency percentiles of these fetches."""
     latencies = [s.latency_ms for s in chosen]
     return {
         "count": len(chosen),
@@ -221,7 +270,12 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--database-url", help="PostgreSQL server to make a scratch database on")
+    parser.add_argument(
+        "--variant", action="append", help="options for `tellonce keys rotate` (repeatable)"
+    )
+    parser.add_argument("--slice", type=int, default=20, help="seconds per variant per turn")
     args = parser.parse_args()
+    args.variant = args.variant or [""]
 
     with (
         tempfile.TemporaryDirectory(prefix="tellonce-bench-rotation-") as name,
@@ -234,7 +288,8 @@ def main() -> None:
         port = free_port()
         env = data_api.app_environment(folder, port, database_url)
         rotate_at = args.warmup + args.before  # seconds after the first fetch was due
-        total = rotate_at + args.seconds + args.after + 120  # room for a last long rotation
+        turn = 1.5 * args.slice * len(args.variant) if len(args.variant) > 1 else 0
+        total = rotate_at + args.seconds + turn + args.after + 120  # room for a long rotation
         # Several grants, taken in turn: a real load is many grants, and one grant fetched
         # by every worker at once makes them queue for its fetch count (and refuses the
         # unlucky: consent.access MAX_ATTEMPTS), which is not what this measures.
@@ -251,10 +306,14 @@ def main() -> None:
             started = time.monotonic()
             senders = steady.run(started)
             time.sleep(rotate_at)
-            rotations = rotate_repeatedly(env, started, started + rotate_at + args.seconds)
+            if len(args.variant) > 1:
+                rotations = rotate_in_turns(env, started, args)
+            else:
+                until = started + rotate_at + args.seconds
+                rotations = rotate_repeatedly(env, started, until, args.variant[0])
             rotations_end = time.monotonic() - started
             time.sleep(args.after)
-            steady.until = time.monotonic()
+            steady.stop()
             for sender in senders:
                 sender.join(timeout=120)
             counts_after = access_counts(scenario.engine)
@@ -276,24 +335,23 @@ def report(
 ) -> None:
     """Print the phases, the ratio and PASS/MISS; exit 1 if a fetch failed or went unrecorded."""
     rotate_at = args.warmup + args.before
-    phases = {
-        "before": summarise(samples, args.warmup, rotate_at),
-        "during": summarise(samples, rotate_at, rotations_end),
-        "after": summarise(samples, rotations_end, float("inf")),
-    }
-    print(f"\n{len(rotations)} rotations back to back over {rotations_end - rotate_at:.0f} s:")
+    bounds = {"before": (args.warmup, rotate_at), "during": (rotate_at, rotations_end)}
+    bounds["after"] = (rotations_end, float("inf"))
+    phases = {k: figures([s for s in samples if a <= s.due < b]) for k, (a, b) in bounds.items()}
+    print(f"\n{len(rotations)} rotations over {rotations_end - rotate_at:.0f} s:")
     for rotation in rotations:
         rewrapped = re.search(r"re-wrapped (\d+)", rotation.output)
         keys = int(rewrapped.group(1)) if rewrapped else 0
-        print(f"  at {rotation.start:6.1f} s: {rotation.seconds:5.1f} s, {keys:,} data keys")
-    print(f"\nFetches due at {args.rate:.0f}/s, latency from when each was due:")
-    for phase, figures in phases.items():
         print(
-            f"  {phase:<7}{figures['count']:>7,} fetches  p50 {figures['p50']:7.1f} ms  "
-            f"p99 {figures['p99']:7.1f} ms  max {figures['max']:7.1f} ms  "
-            f"{figures['errors']} errors"
+            f"  at {rotation.start:6.1f} s: {rotation.seconds:5.1f} s, {keys:,} data keys"
+            f"  [{rotation.variant}]"
         )
+    print(f"\nFetches due at {args.rate:.0f}/s, latency from when each was due:")
+    for phase, found in phases.items():
+        show(phase, found)
     print("  p99 by 10 s of due time: " + timeline(samples))
+    if len(args.variant) > 1:
+        compare(samples, rotations, args.warmup)
     before, during = phases["before"], phases["during"]
     if before["p50"] > OVERLOADED_MS:
         print(
@@ -302,12 +360,13 @@ def report(
         )
     ratio = during["p99"] / before["p99"] if before["p99"] else float("inf")
     errors = sum(p["errors"] for p in phases.values())
-    print(f"  p99 during / before: {ratio:.2f}")
-    verdict = "PASS" if ratio <= GOAL_P99_RATIO and errors == 0 else "MISS"
-    print(
-        f"{verdict}: p99 during rotation {ratio:.2f}x before (goal <= {GOAL_P99_RATIO}x), "
-        f"{errors} errors (goal 0)"
-    )
+    if len(args.variant) == 1:  # with several, "during" mixes them and the rests between
+        print(f"  p99 during / before: {ratio:.2f}")
+        verdict = "PASS" if ratio <= GOAL_P99_RATIO and errors == 0 else "MISS"
+        print(
+            f"{verdict}: p99 during rotation {ratio:.2f}x before (goal <= {GOAL_P99_RATIO}x), "
+            f"{errors} errors (goal 0)"
+        )
     served = counts_after.get("served", 0) - counts_before.get("served", 0)
     answered = sum(1 for s in samples if s.status == 200)
     problems = []
@@ -322,6 +381,31 @@ def report(
     if problems:
         print("FAILED: " + "; ".join(problems), file=sys.stderr)
         sys.exit(1)
+
+
+def show(label: str, found: dict[str, Any]) -> None:
+    """Print one line of figures."""
+    print(
+        f"  {label:<7}{found['count']:>7,} fetches  p50 {found['p50']:7.1f} ms  "
+        f"p99 {found['p99']:7.1f} ms  max {found['max']:7.1f} ms  {found['errors']} errors"
+    )
+
+
+def compare(samples: list[Sample], rotations: list[Rotation], warmup: float) -> None:
+    """Each variant's p99 against the p99 of the fetches due while nothing rotated."""
+    by_variant = during(samples, rotations)
+    busy = {id(s) for chosen in by_variant.values() for s in chosen}
+    idle = figures([s for s in samples if s.due >= warmup and id(s) not in busy])
+    print("\nVariants (fetches due while that variant's rotations ran):")
+    show("idle", idle)
+    for variant, chosen in by_variant.items():
+        found = figures(chosen)
+        times = [r.seconds for r in rotations if r.variant == variant]
+        ratio = found["p99"] / idle["p99"] if idle["p99"] else float("inf")
+        verdict = "PASS" if ratio <= GOAL_P99_RATIO and found["errors"] == 0 else "MISS"
+        print(f"  [{variant}]: {len(times)} rotations, median {statistics.median(times):.1f} s")
+        show("", found)
+        print(f"    p99 / idle p99: {ratio:.2f} {verdict}")
 
 
 def check_keys(in_use: dict[str, Any], current: int) -> None:

@@ -9,8 +9,12 @@ under every other test.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,8 +25,8 @@ from vault.accounts import account_email, create_account, get_account
 from vault.citizens import create_citizen, get_citizen, key_context
 from vault.clock import FrozenClock
 from vault.db import make_engine
-from vault.errors import KeyProviderError, RetiredKeyError
-from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
+from vault.errors import KeyProviderError, RetiredKeyError, StorageError
+from vault.keyops import BATCH, PACE, count_to_rewrap, key_versions_in_use, rewrap_all
 from vault.keys import LocalKeyFileProvider, add_key_version, init_key_file, retire_key_version
 from vault.lifecycle import erase_citizen, export_citizen
 from vault.records import (
@@ -33,6 +37,7 @@ from vault.records import (
 )
 from vault.services import Vault
 from vault.verify import verify_ledger
+from web import cli
 from web.cli import main
 
 
@@ -234,3 +239,37 @@ def test_keys_commands_end_to_end(cli_env: dict[str, str]) -> None:
     )
     code, out = _run(cli_env, "ledger", "verify")
     assert code == 0 and "The ledger verifies" in out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux gives a thread its own nice value")
+def test_rotate_rewraps_in_a_thread_at_lower_priority(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _run(cli_env, "keys", "init")[0] == 0
+    assert _run(cli_env, "db", "upgrade")[0] == 0
+    seen: list[tuple[int, int | None, float]] = []
+
+    def rewrap(_engine: Engine, _vault: Vault, _progress: Any, *, batch: int, pace: float) -> int:
+        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), batch, pace))
+        return 0
+
+    monkeypatch.setattr(cli, "rewrap_all", rewrap)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert _run(cli_env, "keys", "rotate")[0] == 0
+    assert _run(cli_env, "keys", "rotate", "--nice", "3", "--batch", "7", "--pace", "0.5")[0] == 0
+    assert _run(cli_env, "keys", "rotate", "--nice", "0")[0] == 0
+    assert seen == [
+        (min(19, mine + 10), BATCH, PACE),
+        (min(19, mine + 3), 7, 0.5),
+        (mine, BATCH, PACE),
+    ]
+    # Only the re-wrapping thread went down: this one (the test, or the command) did not.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+    def fails(*_args: Any, **_kwargs: Any) -> int:
+        raise StorageError("The database refused the change, so nothing was saved.")
+
+    monkeypatch.setattr(cli, "rewrap_all", fails)
+    code, out = _run(cli_env, "keys", "rotate")
+    assert code == 1
+    assert out.endswith("Error: The database refused the change, so nothing was saved.\n")
