@@ -13,7 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,13 +108,16 @@ def leaf_bytes(event: LedgerEvent) -> bytes:
         else {"table": kind.table},
         "row_sha256": row_digest(kind, event.row),
     }
-    unnamed = canonical_json(body)
     if event.citizen_key is None:
-        return unnamed
+        return canonical_json(body)
     # A different name in every leaf: a department that knows one leaf about a person (its own
     # grant) cannot use it to find the person's other leaves. Only the person's key links them.
-    body["citizen"] = event.citizen_key.name_for(unnamed)
-    return canonical_json(body)
+    # The name goes in its sorted place, between the members either side of "citizen" (there
+    # is always one each side: "at", and "v"), so those are encoded once for both leaves.
+    before = canonical_json({k: v for k, v in body.items() if k < "citizen"})[:-1]
+    after = canonical_json({k: v for k, v in body.items() if k > "citizen"})[1:]
+    name = event.citizen_key.name_for(before + b"," + after)
+    return before + b',"citizen":"' + name.encode("ascii") + b'",' + after
 
 
 def is_about(key: CitizenLedgerKey, leaf: bytes) -> bool:
@@ -155,34 +159,11 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
         session.flush()  # the described rows must exist in this transaction first
         head = _lock_head(session)
         builder = merkle.TreeBuilder.from_frontier(head.size, _split_frontier(head.frontier))
-        entries: list[dict[str, Any]] = []
-        nodes: list[dict[str, Any]] = []
-        receipts: list[LeafReceipt] = []
-        for event in events:
-            leaf = leaf_bytes(event)
-            index = builder.size
-            hashed = merkle.leaf_hash(leaf)
-            for level, node_index, node in builder.append(hashed):
-                if level > 0:
-                    nodes.append({"level": level, "idx": node_index, "hash": node})
-            kind = event_kind(event.kind)
-            row_id = getattr(event.row, "id")  # noqa: B009  (every described row has an id)
-            entries.append(
-                {
-                    "idx": index,
-                    "leaf": leaf,
-                    "leaf_hash": hashed,
-                    "kind": kind.name,
-                    "row_table": kind.table,
-                    "row_id": str(row_id),
-                }
-            )
-            receipts.append(LeafReceipt(index, hashed, leaf))
-        # Core inserts into the tables: the ORM's bulk path re-inspects every row dict, which
-        # cost more than writing the rows.
-        session.execute(insert(_ENTRY_TABLE), entries)
+        first = builder.size
+        leaves, hashes = _store_leaves(session, first, events)
+        nodes = builder.extend_reporting(hashes)
         if nodes:
-            session.execute(insert(_NODE_TABLE), nodes)
+            _insert(session, _NODE_TABLE, nodes)
         now = vault.clock()
         new_head = {"size": builder.size, "frontier": b"".join(builder.frontier)}
         due = (
@@ -193,9 +174,105 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
         session.execute(update(LedgerHead).where(col(LedgerHead.id) == 1).values(**new_head))
         if due:
             _store_checkpoint(session, vault, builder.size, builder.root(), now)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, _CopyFailed) as exc:
         raise LedgerError("The ledger could not be written, so the change was not made.") from exc
-    return receipts
+    return [
+        LeafReceipt(first + i, hashed, leaf)
+        for i, (leaf, hashed) in enumerate(zip(leaves, hashes, strict=True))
+    ]
+
+
+# From this many rows a batch is written by the driver itself: by COPY on PostgreSQL (one
+# stream of rows, no statement per row), by executemany on SQLite (no SQLAlchemy row dicts).
+BULK_FROM = 64
+# Binary COPY sends each value in its column's own format, so these follow the models.
+_COPY = {
+    "ledger_entry": (
+        "COPY ledger_entry (idx, leaf, leaf_hash, kind, row_table, row_id) "
+        "FROM STDIN (FORMAT BINARY)",
+        ("int4", "bytea", "bytea", "varchar", "varchar", "varchar"),
+    ),
+    "ledger_node": (
+        "COPY ledger_node (level, idx, hash) FROM STDIN (FORMAT BINARY)",
+        ("int4", "int4", "bytea"),
+    ),
+}
+_EXECUTEMANY = {
+    "ledger_entry": "INSERT INTO ledger_entry (idx, leaf, leaf_hash, kind, row_table, row_id) "
+    "VALUES (?, ?, ?, ?, ?, ?)",
+    "ledger_node": "INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)",
+}
+
+
+class _CopyFailed(Exception):
+    """The database refused a COPY (the driver's own error is its cause)."""
+
+
+def _store_leaves(
+    session: Session, first: int, events: Sequence[LedgerEvent]
+) -> tuple[list[bytes], list[bytes]]:
+    """Build the events' leaves and store them from index ``first``; return leaves and hashes."""
+    kinds = [event_kind(event.kind) for event in events]
+    row_ids = [str(getattr(event.row, "id", None)) for event in events]
+    if len(events) >= BULK_FROM and session.connection().dialect.name == "postgresql":
+        # Each row is sent as soon as its leaf is built, so the server stores (and indexes)
+        # the first rows while the later ones are still being built.
+        leaves: list[bytes] = []
+        hashes: list[bytes] = []
+        with _copy(session, "ledger_entry") as write:
+            for i, (event, kind, row_id) in enumerate(zip(events, kinds, row_ids, strict=True)):
+                leaf = leaf_bytes(event)
+                hashed = merkle.leaf_hash(leaf)
+                write((first + i, leaf, hashed, kind.name, kind.table, row_id))
+                leaves.append(leaf)
+                hashes.append(hashed)
+        return leaves, hashes
+    leaves = [leaf_bytes(event) for event in events]
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    rows = zip(
+        range(first, first + len(events)),
+        leaves,
+        hashes,
+        [kind.name for kind in kinds],
+        [kind.table for kind in kinds],
+        row_ids,
+        strict=True,
+    )
+    _insert(session, _ENTRY_TABLE, list(rows))
+    return leaves, hashes
+
+
+def _insert(session: Session, table: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows (tuples in the table's column order) in the session's transaction."""
+    connection = session.connection()
+    if len(rows) < BULK_FROM:
+        # Core inserts: the ORM's bulk path re-inspects every row dict, which cost more than
+        # writing the rows.
+        names = [column.name for column in table.columns]
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+    elif connection.dialect.name == "postgresql":
+        with _copy(session, table.name) as write:
+            for row in rows:
+                write(row)
+    else:
+        connection.exec_driver_sql(_EXECUTEMANY[table.name], rows)
+
+
+@contextmanager
+def _copy(session: Session, table_name: str) -> Iterator[Callable[[tuple[Any, ...]], None]]:
+    """COPY rows into a table inside the session's transaction (PostgreSQL, psycopg 3)."""
+    import psycopg
+
+    statement, types = _COPY[table_name]
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            yield copy.write_row
+    except psycopg.Error as exc:
+        raise _CopyFailed from exc
+    finally:
+        cursor.close()
 
 
 def _store_checkpoint(

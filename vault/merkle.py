@@ -350,6 +350,33 @@ class TreeBuilder:
             # Keep the builder consistent with what was absorbed, even on a bad leaf.
             self._size = size
 
+    def extend_reporting(self, leaf_hashes: Iterable[bytes]) -> list[tuple[int, int, bytes]]:
+        """Add many leaf hashes; return each inner node (level, index, hash) they complete."""
+        stack = self._stack
+        pop = stack.pop
+        push = stack.append
+        sha = _sha256
+        size = self._size
+        completed: list[tuple[int, int, bytes]] = []
+        add = completed.append
+        try:
+            for h in leaf_hashes:
+                if type(h) is not bytes or len(h) != HASH_SIZE:
+                    _check_hash(h, "leaf hash")
+                    h = bytes(h)
+                n = size
+                level = 0
+                while n & 1:
+                    h = sha(b"\x01" + pop() + h).digest()
+                    n >>= 1
+                    level += 1
+                    add((level, n, h))
+                push(h)
+                size += 1
+        finally:
+            self._size = size
+        return completed
+
     def root(self) -> bytes:
         """Return the root of all leaves appended so far, leaving the state untouched."""
         stack = self._stack

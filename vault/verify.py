@@ -1,16 +1,19 @@
 """``tellonce ledger verify``: recompute every leaf hash, the tree and the row digests, and
 check every signed checkpoint. Memory stays flat however long the log is.
 
-It answers with the first problem found (an edited, removed, inserted or reordered entry, a
-changed row, a forged checkpoint), so an operator knows where to look.
+It answers with the problems found, earliest in the log first (an edited, removed, inserted or
+reordered entry, a changed row, a forged checkpoint), so an operator knows where to look.
+
+The leaves and stored tree hashes are checked in chunks (``vault.verify_chunks``), on a big
+log by several worker processes at once; here the chunk roots fold into the whole tree, and
+the checkpoints and the head are checked against it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +22,27 @@ from sqlmodel import Session, col
 
 from vault import merkle, note
 from vault.errors import InvalidValue
-from vault.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
+from vault.models import LedgerEntry, LedgerNode
 from vault.rows import digest_values, event_kinds
 from vault.services import Vault
+from vault.verify_chunks import (
+    MAX_PROBLEMS,
+    STREAM_BATCH,
+    Chunk,
+    Problem,
+    Query,
+    Task,
+    chunk_runner,
+    differs,
+    raw,
+)
 
-STREAM_BATCH = 10_000
-MAX_PROBLEMS = 20
+# Chunks of 32,768 leaves: a few MiB of hashes held at once, per process.
+CHUNK_LEVEL = 15
+# Below this many entries, starting worker processes costs more than it saves.
+PARALLEL_FROM = 4 << CHUNK_LEVEL
+MAX_WORKERS = 4
+_END = 1 << 62  # sorts a problem after everything found at the same entry
 
 
 @dataclass
@@ -46,132 +64,158 @@ class VerifyReport:
 
 
 Progress = Callable[[int], object]
-_cursor_names = itertools.count()
-
-
-def _stream(session: Session, sql: str) -> Iterator[Any]:
-    connection = session.connection()
-    # A DB-API cursor inside the session's transaction, giving plain tuples: wrapping a
-    # million rows in SQLAlchemy Row objects took longer than hashing them. PostgreSQL gets
-    # a named (server-side) cursor, so memory stays flat.
-    dbapi = connection.connection
-    if connection.dialect.supports_server_side_cursors:
-        cursor = dbapi.cursor(f"tellonce_verify_{next(_cursor_names)}")
-    else:
-        cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(STREAM_BATCH):
-            yield from rows
-    finally:
-        cursor.close()
-
-
-def _raw(value: Any) -> bytes:
-    # SQLite lets a hand edit store text where bytes belong; that is a change to report,
-    # not a reason to crash.
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def verify_ledger(
-    session: Session, vault: Vault, *, progress: Progress | None = None, rows: bool = True
+    session: Session,
+    vault: Vault,
+    *,
+    progress: Progress | None = None,
+    rows: bool = True,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Check the whole log (and, with ``rows``, every row it vouches for)."""
     report = VerifyReport()
-    _verify_log(session, vault, report, progress)
+    count = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    with chunk_runner(session, count, lambda query: _planned_size(query) >= PARALLEL_FROM) as (
+        query,
+        run,
+    ):
+        _verify_log(vault, report, progress, query, run)
     if rows:
         _verify_rows(session, report, progress)
     return report
 
 
-def _checkpoints(session: Session, vault: Vault, report: VerifyReport) -> dict[int, bytes]:
+def _one(query: Query, sql: str, params: tuple[int, ...] = ()) -> list[Sequence[Any]]:
+    return [row for rows in query(sql, params) for row in rows]
+
+
+def _planned_size(query: Query) -> int:
+    """Leaves to plan chunks for: as many as the head says, or as the entries reach."""
+    ((most,),) = _one(query, "SELECT max(idx) FROM ledger_entry")
+    head = _one(query, "SELECT size FROM ledger_head WHERE id = 1")
+    return max(head[0][0] if head else 0, most + 1 if most is not None else 0)
+
+
+def _checkpoints(query: Query, vault: Vault, report: VerifyReport) -> dict[int, bytes]:
     verifier = note.verifier_key(vault.ledger_origin, vault.checkpoint_key.public_key())
     expected: dict[int, bytes] = {}
-    for row in session.execute(select(LedgerCheckpoint)).scalars():
+    for size, root_hash, text in _one(
+        query, "SELECT size, root_hash, note FROM ledger_checkpoint ORDER BY size"
+    ):
         report.checkpoints += 1
         try:
-            signed = note.parse_checkpoint(note.open_note(row.note, verifier))
+            signed = note.parse_checkpoint(note.open_note(text, verifier))
         except InvalidValue:
-            report.add(f"The checkpoint for size {row.size} has a bad signature.")
+            report.add(f"The checkpoint for size {size} has a bad signature.")
             continue
-        if signed.origin != vault.ledger_origin or signed.size != row.size:
-            report.add(f"The checkpoint for size {row.size} names another log or size.")
-        elif signed.root_hash != bytes(row.root_hash):
-            report.add(f"The checkpoint for size {row.size} does not match its signed note.")
+        if signed.origin != vault.ledger_origin or signed.size != size:
+            report.add(f"The checkpoint for size {size} names another log or size.")
+        elif signed.root_hash != raw(root_hash):
+            report.add(f"The checkpoint for size {size} does not match its signed note.")
         expected[signed.size] = signed.root_hash
     return expected
 
 
 def _verify_log(
-    session: Session, vault: Vault, report: VerifyReport, progress: Progress | None
+    vault: Vault,
+    report: VerifyReport,
+    progress: Progress | None,
+    query: Query,
+    run: Callable[[list[Task]], Iterable[Chunk]],
 ) -> None:
-    expected_roots = _checkpoints(session, vault, report)
-    head = session.get(LedgerHead, 1)
-    head_size = head.size if head else 0
-    nodes = _stream(
-        session,
-        "SELECT level, idx, hash FROM ledger_node ORDER BY (idx + 1) * "
-        "(CAST(1 AS BIGINT) << level), level",
-    )
-    next_node = next(nodes, None)
-    sha = hashlib.sha256
-    # The tree is rebuilt here from a plain stack of perfect-subtree roots (merkle.TreeBuilder's
-    # frontier), merging as each leaf arrives, so every node it completes is compared with the
-    # stored one in the order they are read, without building lists per leaf.
-    stack: list[bytes] = []
-    size = 0
-    for idx, leaf, stored_hash in _stream(
-        session, "SELECT idx, leaf, leaf_hash FROM ledger_entry ORDER BY idx"
-    ):
-        if idx != size:
-            if idx > size:
-                report.add(f"Entry {size} is missing.")
-            else:
-                report.add(f"Entry {idx} appears twice.")
-            return
-        if type(leaf) is not bytes:
-            leaf = _raw(leaf)
-        node = sha(b"\x00" + leaf).digest()
-        if node != stored_hash and node != _raw(stored_hash):
-            report.add(f"Entry {idx} has been changed: its hash does not match its content.")
-        # Each trailing 1 bit of the size is a perfect subtree waiting to merge on the left.
-        index, level = size, 0
+    expected_roots = _checkpoints(query, vault, report)
+    head = _one(query, "SELECT size, frontier FROM ledger_head WHERE id = 1")
+    head_size = head[0][0] if head else 0
+    width = 1 << CHUNK_LEVEL
+    planned = _planned_size(query)
+    tasks: list[Task] = [
+        (
+            start,
+            CHUNK_LEVEL,
+            start == 0,
+            start + width >= planned,
+            tuple(s for s in expected_roots if start < s <= start + width),
+        )
+        for start in range(0, planned, width)
+    ]
+    # Hashes above the chunks (and any at a level that cannot exist) are checked here.
+    high = {
+        (int(level), int(idx)): node
+        for level, idx, node in _one(
+            query,
+            "SELECT level, idx, hash FROM ledger_node WHERE level > ? OR level < 1",
+            (CHUNK_LEVEL,),
+        )
+    }
+    problems: list[Problem] = []
+    prefix: list[bytes] = []  # perfect-subtree roots of every whole chunk so far
+    tail: list[bytes] = []  # those of a last, partial chunk
+    size, ended, stray = 0, False, False
+    for chunk in run(tasks):
+        if progress is not None:
+            progress(chunk.count)
+        if ended:  # the log stopped before: any entry after that is past a gap
+            if chunk.count or chunk.stop:
+                problems.append(((size, -1), f"Entry {size} is missing."))
+                return _report(report, problems)
+            stray = stray or chunk.stray
+            continue
+        problems += chunk.problems
+        for signed_size, stack in chunk.stacks.items():
+            if merkle.combine_range(prefix + stack) != expected_roots.pop(signed_size):
+                problems.append(
+                    (
+                        (signed_size - 1, _END),
+                        f"The first {signed_size} entries do not match the checkpoint signed "
+                        "for them: an entry at or before that point was edited, removed, added "
+                        "or moved.",
+                    )
+                )
+        size = chunk.start + chunk.count
+        stray = stray or chunk.stray
+        if chunk.stop is not None:
+            problems.append(chunk.stop)
+            return _report(report, problems)
+        if chunk.count < width:
+            ended, tail = True, chunk.frontier
+            continue
+        node, index, level = chunk.frontier[0], chunk.start >> CHUNK_LEVEL, CHUNK_LEVEL
+        # Each trailing 1 bit of the chunk's number is a perfect subtree waiting on the left.
         while index & 1:
-            node = sha(b"\x01" + stack.pop() + node).digest()
-            index >>= 1
-            level += 1
-            if next_node is None or next_node[0] != level or next_node[1] != index:
-                report.add(f"The stored tree is missing a hash near entry {idx}.")
-            elif next_node[2] != node and _raw(next_node[2]) != node:
-                report.add(f"The stored tree hash above entry {idx} does not match the entries.")
-            else:
-                next_node = next(nodes, None)
-                continue
-            next_node = next(nodes, None)
-        stack.append(node)
-        size += 1
-        if size in expected_roots and expected_roots.pop(size) != _root(size, stack):
-            report.add(
-                f"The first {size} entries do not match the checkpoint signed for them: "
-                "an entry at or before that point was edited, removed, added or moved."
-            )
-        if progress is not None and size % STREAM_BATCH == 0:
-            progress(STREAM_BATCH)
+            node = merkle.node_hash(prefix.pop(), node)
+            index, level = index >> 1, level + 1
+            at = ((index + 1) << level) - 1
+            stored = high.pop((level, index), None)
+            if stored is None:
+                problems.append(
+                    ((at, level), f"The stored tree is missing a hash near entry {at}.")
+                )
+            elif differs(node, stored):
+                problems.append(
+                    (
+                        (at, level),
+                        f"The stored tree hash above entry {at} does not match the entries.",
+                    )
+                )
+        prefix.append(node)
+        problems = sorted(problems)[:MAX_PROBLEMS]
+    _report(report, problems)
     report.size = size
-    if progress is not None:
-        progress(size % STREAM_BATCH)
-    if next_node is not None:
+    if stray or high:
         report.add("The stored tree has hashes for entries that are not there.")
     for signed_size in sorted(expected_roots):
         report.add(f"A checkpoint was signed for {signed_size} entries, but only {size} remain.")
     if size != head_size:
         report.add(f"The ledger says it holds {head_size} entries, but {size} are there.")
-    elif head is not None and b"".join(stack) != bytes(head.frontier):
+    elif head and b"".join(prefix + tail) != raw(head[0][1]):
         report.add("The ledger's record of its own tree does not match the entries.")
 
 
-def _root(size: int, stack: list[bytes]) -> bytes:
-    return merkle.TreeBuilder.from_frontier(size, stack).root()
+def _report(report: VerifyReport, problems: list[Problem]) -> None:
+    for _, problem in sorted(problems):
+        report.add(problem)
 
 
 def _verify_rows(session: Session, report: VerifyReport, progress: Progress | None) -> None:

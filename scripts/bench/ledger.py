@@ -2,13 +2,15 @@
 
     .venv/bin/python scripts/bench/ledger.py [--database-url URL] [--entries N]
 
-With no URL it works in a scratch SQLite file; with a PostgreSQL URL it makes a scratch
-database on that server (and drops it afterwards). It measures:
+With no URL it works in a scratch SQLite file; with a PostgreSQL URL it makes scratch
+databases on that server, named after the URL's database (``<name>_appends_<pid>``, ...), and
+drops them afterwards. It measures:
 
 1. durable batched appends per second (SQLite synchronous=FULL, or PostgreSQL's default
    synchronous commit), beside raw SHA-256 of the same leaf bytes and bare INSERTs of them;
 2. ``verify_ledger`` of N entries (log only, and with rows): seconds and peak memory, each in
-   a fresh child process, beside reading and SHA-256-ing the same leaves;
+   a fresh child process, beside reading and SHA-256-ing the same leaves in one process and
+   the log check done in one process (``workers=1``);
 3. inclusion proofs at N entries: median and p99 ms, beside a ``SELECT 1`` round trip.
 """
 
@@ -17,8 +19,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -120,7 +124,7 @@ def scratch_database(
         yield scratch
         return
     base = make_url(url).set(drivername="postgresql+psycopg")
-    db_name = f"tellonce_bench_{name}_{os.getpid()}"
+    db_name = f"{base.database or 'tellonce_bench'}_{name}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
@@ -246,6 +250,11 @@ def child_verify(url: str, key_file: str, mode: str) -> dict[str, Any]:
     engine = make_engine(url)
     with engine.connect() as connection:  # connect (and import drivers) before measuring
         connection.execute(text("SELECT 1"))
+    # A forked process that does nothing: verify's worker processes are measured against it
+    # (a fork's RSS counts the pages it shares with its parent).
+    with multiprocessing.get_context("fork").Pool(1) as idle:
+        idle.apply(int)
+    idle_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     rss_before = _reset_peak_rss()
     traced = mode.endswith("+trace")
     if traced:
@@ -263,13 +272,17 @@ def child_verify(url: str, key_file: str, mode: str) -> dict[str, Any]:
                 count += len(rows)
             ok, problems, size = True, [], count
         else:
-            report = verify_ledger(session, vault, rows=mode.startswith("rows"))
+            # "log1": the log check in this one process, the baseline for its worker processes.
+            workers = 1 if mode.startswith("log1") else None
+            report = verify_ledger(session, vault, rows=mode.startswith("rows"), workers=workers)
             ok, problems, size = report.ok, report.problems, report.size
     seconds = time.perf_counter() - start
     peak_traced = tracemalloc.get_traced_memory()[1] if traced else 0
     if traced:
         tracemalloc.stop()
     max_rss = _status_kib("VmHWM") * 1024
+    # Worker processes, forked from this one: the peak of the biggest, above an idle fork's.
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     engine.dispose()
     return {
         "seconds": seconds,
@@ -278,6 +291,7 @@ def child_verify(url: str, key_file: str, mode: str) -> dict[str, Any]:
         "size": size,
         "rss_delta": max(0, max_rss - rss_before),
         "traced_peak": peak_traced,
+        "worker_rss_delta": max(0, worker_rss - idle_rss),
     }
 
 
@@ -295,10 +309,12 @@ def run_child(url: str, key_file: Path, mode: str) -> dict[str, Any]:
             "--key-file",
             str(key_file),
         ],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"verify ({mode}) failed in its child process:\n{out.stderr}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -308,14 +324,15 @@ def bench_verify(url: str, key_file: Path, with_rows: bool) -> dict[str, Any]:
     found: dict[str, Any] = {}
     # tracemalloc slows Python several times over, so it gets runs of its own (and none for
     # the much longer row check, whose peak comes from the process's own high-water mark).
-    modes = ["sha", "log", "log+trace"] + (["rows"] if with_rows else [])
+    modes = ["sha", "log", "log1", "log+trace"] + (["rows"] if with_rows else [])
     for mode in modes:
         found[mode] = run_child(url, key_file, mode)
         r = found[mode]
         print(
             f"  {mode:<11} {r['seconds']:7.2f} s  rss +{r['rss_delta'] / 2**20:6.1f} MiB  "
-            f"traced peak {r['traced_peak'] / 2**20:6.1f} MiB  size {r['size']:,}  "
-            f"ok={r['ok']} {r['problems'][:1]}",
+            f"traced peak {r['traced_peak'] / 2**20:6.1f} MiB  "
+            f"workers +{r['worker_rss_delta'] / 2**20:6.1f} MiB  size {r['size']:,}  "
+            f"ok={r['ok']} {r['problems'][:1]}  load {os.getloadavg()[0]:.2f}",
             file=sys.stderr,
         )
     return found
@@ -368,6 +385,7 @@ def summary(appends: dict[str, Any], verify: dict[str, Any], proofs: dict[str, f
     """The final table: each figure, its same-run baseline, their ratio, and the goal."""
     mib = 2**20
     log, sha, traced = verify["log"], verify["sha"], verify["log+trace"]["traced_peak"]
+    one = verify["log1"]
     log_mem = max(log["rss_delta"], traced)
     # name, measured, baseline, ratio, goal, met (None: no goal); kept as a table on purpose
     # fmt: off
@@ -381,9 +399,14 @@ def summary(appends: dict[str, Any], verify: dict[str, Any], proofs: dict[str, f
         ("verify, log only (s)", f"{log['seconds']:.2f}",
          f"read + SHA-256 leaves {sha['seconds']:.2f} s", log["seconds"] / sha["seconds"],
          "<= 2 s", log["seconds"] <= 2 and log["ok"]),
+        ("", "", f"log only, 1 process {one['seconds']:.2f} s",
+         log["seconds"] / one["seconds"], "", None),
         ("verify, log only: peak memory", f"{log_mem / mib:.1f} MiB",
          f"RSS +{log['rss_delta'] / mib:.1f}, traced {traced / mib:.1f} MiB",
          log_mem / max(sha["rss_delta"], 1), "<= 64 MiB", log_mem <= 64 * mib),
+        ("", f"{log['worker_rss_delta'] / mib:.1f} MiB", "each worker process, RSS growth",
+         log["worker_rss_delta"] / max(sha["rss_delta"], 1), "<= 64 MiB",
+         log["worker_rss_delta"] <= 64 * mib),
     ]
     if "rows" in verify:
         with_rows = verify["rows"]
@@ -442,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     init_key_file(key_file)
     vault = make_vault(key_file)
     backend = "postgresql" if args.database_url and "postgres" in args.database_url else "sqlite"
+    load_before = os.getloadavg()[0]
     print(f"Ledger benchmark on {backend}, {args.entries:,} entries", file=sys.stderr)
     try:
         print("1. appends", file=sys.stderr)
@@ -462,10 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Ledger benchmark: {backend}, {args.entries:,} entries (built in {build_s:.0f} s); "
         f"appends in batches of {args.batch:,} ({appends['events']:,} events, leaves of "
-        f"{appends['leaf_bytes_avg']:.0f} bytes)"
+        f"{appends['leaf_bytes_avg']:.0f} bytes); load average {load_before:.2f} -> "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     print(summary(appends, verify, proofs))
-    bad = [name for name in ("log", "rows") if name in verify and not verify[name]["ok"]]
+    bad = [name for name in ("log", "log1", "rows") if name in verify and not verify[name]["ok"]]
     if bad:
         print(f"verify reported problems on a clean log: {bad}", file=sys.stderr)
         return 1
