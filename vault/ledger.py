@@ -13,18 +13,18 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col
 
 from vault import merkle, note
 from vault.errors import InvalidValue, LedgerError
+from vault.ledger_rows import BULK_FROM, CopyFailed, copy_rows, insert_rows
 from vault.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from vault.rows import canonical_json, event_kind, row_digest
 from vault.services import Vault
@@ -138,14 +138,15 @@ def _split_frontier(blob: bytes) -> list[bytes]:
     return [blob[i : i + 32] for i in range(0, len(blob), 32)]
 
 
+# Built once: every request that records anything runs one of them. populate_existing: never
+# trust a copy of the head loaded earlier in the session. SQLite writers already take turns.
+_HEAD = select(LedgerHead).where(col(LedgerHead.id) == 1).execution_options(populate_existing=True)
+_HEAD_LOCKED = _HEAD.with_for_update()
+
+
 def _lock_head(session: Session) -> LedgerHead:
-    # populate_existing: never trust a copy of the head loaded earlier in this session.
-    statement = (
-        select(LedgerHead).where(col(LedgerHead.id) == 1).execution_options(populate_existing=True)
-    )
-    if session.get_bind().dialect.name != "sqlite":
-        statement = statement.with_for_update()
-    head = session.execute(statement).scalar_one_or_none()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    head = session.execute(_HEAD if sqlite else _HEAD_LOCKED).scalar_one_or_none()
     if head is None:
         raise LedgerError("The ledger has not been set up. Run `tellonce db upgrade`.")
     return head
@@ -163,7 +164,7 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
         leaves, hashes = _store_leaves(session, first, events)
         nodes = builder.extend_reporting(hashes)
         if nodes:
-            _insert(session, _NODE_TABLE, nodes)
+            insert_rows(session, _NODE_TABLE, nodes)
         now = vault.clock()
         new_head = {"size": builder.size, "frontier": b"".join(builder.frontier)}
         due = (
@@ -174,38 +175,12 @@ def append(session: Session, vault: Vault, events: Sequence[LedgerEvent]) -> lis
         session.execute(update(LedgerHead).where(col(LedgerHead.id) == 1).values(**new_head))
         if due:
             _store_checkpoint(session, vault, builder.size, builder.root(), now)
-    except (SQLAlchemyError, _CopyFailed) as exc:
+    except (SQLAlchemyError, CopyFailed) as exc:
         raise LedgerError("The ledger could not be written, so the change was not made.") from exc
     return [
         LeafReceipt(first + i, hashed, leaf)
         for i, (leaf, hashed) in enumerate(zip(leaves, hashes, strict=True))
     ]
-
-
-# From this many rows a batch is written by the driver itself: by COPY on PostgreSQL (one
-# stream of rows, no statement per row), by executemany on SQLite (no SQLAlchemy row dicts).
-BULK_FROM = 64
-# Binary COPY sends each value in its column's own format, so these follow the models.
-_COPY = {
-    "ledger_entry": (
-        "COPY ledger_entry (idx, leaf, leaf_hash, kind, row_table, row_id) "
-        "FROM STDIN (FORMAT BINARY)",
-        ("int4", "bytea", "bytea", "varchar", "varchar", "varchar"),
-    ),
-    "ledger_node": (
-        "COPY ledger_node (level, idx, hash) FROM STDIN (FORMAT BINARY)",
-        ("int4", "int4", "bytea"),
-    ),
-}
-_EXECUTEMANY = {
-    "ledger_entry": "INSERT INTO ledger_entry (idx, leaf, leaf_hash, kind, row_table, row_id) "
-    "VALUES (?, ?, ?, ?, ?, ?)",
-    "ledger_node": "INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)",
-}
-
-
-class _CopyFailed(Exception):
-    """The database refused a COPY (the driver's own error is its cause)."""
 
 
 def _store_leaves(
@@ -219,7 +194,7 @@ def _store_leaves(
         # the first rows while the later ones are still being built.
         leaves: list[bytes] = []
         hashes: list[bytes] = []
-        with _copy(session, "ledger_entry") as write:
+        with copy_rows(session, "ledger_entry") as write:
             for i, (event, kind, row_id) in enumerate(zip(events, kinds, row_ids, strict=True)):
                 leaf = leaf_bytes(event)
                 hashed = merkle.leaf_hash(leaf)
@@ -238,41 +213,8 @@ def _store_leaves(
         row_ids,
         strict=True,
     )
-    _insert(session, _ENTRY_TABLE, list(rows))
+    insert_rows(session, _ENTRY_TABLE, list(rows))
     return leaves, hashes
-
-
-def _insert(session: Session, table: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows (tuples in the table's column order) in the session's transaction."""
-    connection = session.connection()
-    if len(rows) < BULK_FROM:
-        # Core inserts: the ORM's bulk path re-inspects every row dict, which cost more than
-        # writing the rows.
-        names = [column.name for column in table.columns]
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
-    elif connection.dialect.name == "postgresql":
-        with _copy(session, table.name) as write:
-            for row in rows:
-                write(row)
-    else:
-        connection.exec_driver_sql(_EXECUTEMANY[table.name], rows)
-
-
-@contextmanager
-def _copy(session: Session, table_name: str) -> Iterator[Callable[[tuple[Any, ...]], None]]:
-    """COPY rows into a table inside the session's transaction (PostgreSQL, psycopg 3)."""
-    import psycopg
-
-    statement, types = _COPY[table_name]
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(statement) as copy:
-            copy.set_types(types)
-            yield copy.write_row
-    except psycopg.Error as exc:
-        raise _CopyFailed from exc
-    finally:
-        cursor.close()
 
 
 def _store_checkpoint(

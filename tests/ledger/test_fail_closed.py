@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from consent.access import Served, fetch_for_department
 from consent.actors import citizen as citizen_actor
 from consent.grants import GrantRequest, get_grant, give_grant
-from vault import ledger
+from vault import ledger_rows
 from vault.accounts import create_account
 from vault.citizens import create_citizen
 from vault.errors import LedgerError
@@ -50,15 +50,15 @@ class LedgerSwitch:
         """Break the ledger."""
         self.down = True
         if self.how == "connection drops":
-            real_insert = ledger.insert
+            real_insert = ledger_rows.insert
 
             def failing_insert(table: Any) -> Any:
-                # The model or its table, whichever ledger.append inserts into.
+                # The model or its table, whichever the ledger's rows go into.
                 if getattr(table, "name", getattr(table, "__tablename__", "")) == "ledger_entry":
                     raise OperationalError("INSERT INTO ledger_entry", {}, OSError("gone away"))
                 return real_insert(table)
 
-            self.monkeypatch.setattr(ledger, "insert", failing_insert)
+            self.monkeypatch.setattr(ledger_rows, "insert", failing_insert)
         elif self.db.engine.dialect.name == "sqlite":
             self.db.execute(_SQLITE_ON)
         else:
