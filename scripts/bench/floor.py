@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import data_api as bench  # beside this file
+import floor_app
 
 
 def commit_rate(folder: Path, seconds: float = 3.0) -> float:
@@ -81,6 +82,7 @@ def main() -> None:
         floor_port, bare_port = bench.free_port(), bench.free_port()
         env = bench.app_environment(folder, floor_port)
         env["FLOOR_DATABASE"] = database_url or str(folder / "floor.db")
+        floor_app.create_schema(env["FLOOR_DATABASE"])
         with (
             bench.gunicorn(
                 "floor_app:create_app()", floor_port, args.workers, env, folder / "f.log"

@@ -51,8 +51,6 @@ class _Sqlite:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.execute("PRAGMA busy_timeout=30000")
-        for statement in _SCHEMA:
-            self.connection.execute(statement.format(serial="INTEGER"))
 
     def record(self, jti: str, officer: str, case: str, now: str) -> bool:
         self.connection.execute("BEGIN IMMEDIATE")
@@ -78,10 +76,7 @@ class _Postgres:
         import psycopg  # only for this store: SQLite runs without it
 
         self.unique_violation = psycopg.errors.UniqueViolation
-        self.connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
-        with self.connection.transaction():
-            for statement in _SCHEMA:
-                self.connection.execute(statement.format(serial="BIGSERIAL"))
+        self.connection = psycopg.connect(_plain(url))
 
     def record(self, jti: str, officer: str, case: str, now: str) -> bool:
         try:
@@ -96,6 +91,26 @@ class _Postgres:
         except self.unique_violation:
             return False
         return True
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def create_schema(where: str) -> None:
+    """Make the floor's two tables, once, before the workers start (``CREATE TABLE IF NOT
+    EXISTS`` from four workers at once can fail on PostgreSQL)."""
+    if "://" in where:
+        import psycopg
+
+        with psycopg.connect(_plain(where)) as connection:
+            for statement in _SCHEMA:
+                connection.execute(statement.format(serial="BIGSERIAL"))
+        return
+    with sqlite3.connect(where) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA:
+            connection.execute(statement.format(serial="INTEGER"))
 
 
 def create_app() -> Flask:
