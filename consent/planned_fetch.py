@@ -114,7 +114,9 @@ def _guarded(point_statuses: tuple[str, ...], story: bool) -> Update:
     return guarded_count(*checks)
 
 
-def _listed(name: str, wanted: dict[str, list[str]]) -> dict[str, Any]:
+def _listed(table: Any, wanted: dict[str, list[str]]) -> dict[str, Any]:
+    """The values for ``_still_listed(table, …)``: each status's row ids, and their count."""
+    name = table.__tablename__
     params: dict[str, Any] = {f"{name}_{i}_ids": wanted[s] for i, s in enumerate(sorted(wanted))}
     params[f"{name}_n"] = sum(len(ids) for ids in wanted.values())
     return params
@@ -127,9 +129,9 @@ def _unchanged(plan: FetchPlan) -> tuple[Update, dict[str, Any]]:
     points: dict[str, list[str]] = {}
     for point in plan.data_points:
         points.setdefault(point.status, []).append(point.row_id)
-    params = _listed("data_point", points)
+    params = _listed(DataPoint, points)
     if plan.story:
-        params |= _listed("story_section", {"current": [s.row_id for s in plan.story]})
+        params |= _listed(StorySection, {"current": [s.row_id for s in plan.story]})
     return _guarded(tuple(sorted(points)), bool(plan.story)), params
 
 

@@ -370,14 +370,19 @@ def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def add_wrk_options(parser: argparse.ArgumentParser, *, pairs: str) -> None:
+    """The options every side-by-side benchmark shares: run length, load, workers, rounds."""
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers per app")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=3, help=f"{pairs} pairs (median taken)")
+
+
 def main() -> None:
     """Build the data, serve both apps, run wrk alternately and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3, help="bare+ours pairs (median taken)")
+    add_wrk_options(parser, pairs="bare+ours")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up for each app")
     parser.add_argument("--min-proofs", type=int, default=MIN_PROOFS)
     parser.add_argument(

@@ -57,11 +57,7 @@ def commit_rate(folder: Path, seconds: float = 3.0) -> float:
 def main() -> None:
     """Serve both apps, run wrk alternately, print the medians and the ceiling."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3, help="bare+floor pairs (median taken)")
+    bench.add_wrk_options(parser, pairs="bare+floor")
     parser.add_argument("--proofs", type=int, default=100_000, help="proofs signed per run")
     parser.add_argument(
         "--database-url",

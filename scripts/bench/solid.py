@@ -156,11 +156,7 @@ def show(label: str, run: Run) -> None:
 def main() -> None:
     """Install and start both servers, run wrk alternately and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="our gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3, help="theirs+ours pairs (median taken)")
+    data_api.add_wrk_options(parser, pairs="theirs+ours")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up for each")
     parser.add_argument("--min-proofs", type=int, default=data_api.MIN_PROOFS)
     parser.add_argument("--css-home", type=Path, default=CSS_HOME, help="where it is installed")

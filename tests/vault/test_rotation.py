@@ -27,7 +27,7 @@ from vault.clock import FrozenClock
 from vault.db import make_engine
 from vault.errors import KeyProviderError, RetiredKeyError, StorageError
 from vault.keyops import BATCH, PACE, count_to_rewrap, key_versions_in_use, rewrap_all
-from vault.keys import LocalKeyFileProvider, add_key_version, init_key_file, retire_key_version
+from vault.keys import LocalKeyFileProvider, add_key_version, retire_key_version
 from vault.lifecycle import erase_citizen, export_citizen
 from vault.records import (
     current_data_points,
@@ -39,13 +39,6 @@ from vault.services import Vault
 from vault.verify import verify_ledger
 from web import cli
 from web.cli import main
-
-
-@pytest.fixture
-def own_key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "rotating-keys" / "keys.json"
-    init_key_file(path)
-    return path
 
 
 @pytest.fixture

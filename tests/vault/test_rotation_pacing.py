@@ -23,19 +23,12 @@ from vault.citizens import create_citizen
 from vault.db import is_sqlite, make_engine, session_scope
 from vault.errors import InvalidValue
 from vault.keyops import count_to_rewrap, rewrap_all
-from vault.keys import LocalKeyFileProvider, add_key_version, init_key_file
+from vault.keys import LocalKeyFileProvider, add_key_version
 from vault.models import Citizen
 from vault.services import Vault
 
 PEOPLE = 20
 BATCH = 8  # so PEOPLE makes batches of 8, 8 and 4
-
-
-@pytest.fixture
-def own_key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "rotating-keys" / "keys.json"
-    init_key_file(path)
-    return path
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from vault.accounts import create_account
 from vault.citizens import create_citizen, get_citizen
 from vault.db import session_scope
 from vault.keyops import count_to_rewrap, key_versions_in_use, rewrap_all
-from vault.keys import LocalKeyFileProvider, add_key_version, init_key_file
+from vault.keys import LocalKeyFileProvider, add_key_version
 from vault.lifecycle import erase_citizen
 from vault.models import Citizen
 from vault.records import current_data_points, record_data_point
@@ -100,13 +100,6 @@ def _department_tokens(
             )
             tokens.append(token)
     return tokens
-
-
-@pytest.fixture
-def own_key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "rotating-keys" / "keys.json"
-    init_key_file(path)
-    return path
 
 
 @pytest.fixture
