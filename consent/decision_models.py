@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from vault.db import UTCDateTime
-from vault.models import new_id
+from vault.models import new_id, new_time_ordered_id
 
 
 def _when(nullable: bool = False) -> Any:
@@ -44,7 +44,7 @@ class Decision(SQLModel, table=True):
         Index("ix_decision_department", "department_id", "created_at"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_time_ordered_id, primary_key=True, max_length=36)
     series_id: str = Field(max_length=36)
     version: int
     kind: str = Field(max_length=16)  # original | adjusted | overturned | upheld
@@ -82,7 +82,7 @@ class Challenge(SQLModel, table=True):
         Index("ix_challenge_department_status", "department_id", "status"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_time_ordered_id, primary_key=True, max_length=36)
     citizen_id: str = Field(foreign_key="citizen.id", max_length=36)
     department_id: str = Field(max_length=64)  # who must answer
     target: str = Field(max_length=16)  # data_point | decision

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from vault.db import UTCDateTime
-from vault.models import new_id
+from vault.models import new_id, new_time_ordered_id
 
 
 def _when(nullable: bool = False) -> Any:
@@ -33,7 +33,7 @@ class Grant(SQLModel, table=True):
         Index("ix_grant_department", "department_id"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_time_ordered_id, primary_key=True, max_length=36)
     citizen_id: str = Field(foreign_key="citizen.id", max_length=36)
     # Departments live in connectors/; consent only knows their id.
     department_id: str = Field(max_length=64)
@@ -73,7 +73,7 @@ class Delegation(SQLModel, table=True):
         Index("ix_delegation_worker", "worker_account_id"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_time_ordered_id, primary_key=True, max_length=36)
     citizen_id: str = Field(foreign_key="citizen.id", max_length=36)
     worker_account_id: str = Field(foreign_key="account.id", max_length=36)
     scopes: list[str] = _json()
@@ -94,7 +94,7 @@ class AccessEvent(SQLModel, table=True):
         Index("ix_access_event_grant", "grant_id"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = Field(default_factory=new_time_ordered_id, primary_key=True, max_length=36)
     citizen_id: str = Field(foreign_key="citizen.id", max_length=36)
     grant_id: str = Field(foreign_key="grant.id", max_length=36)
     department_id: str = Field(max_length=64)

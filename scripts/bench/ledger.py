@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +49,7 @@ from vault.citizens import create_citizen, data_key, ledger_key  # noqa: E402
 from vault.db import make_engine, session_scope  # noqa: E402
 from vault.keys import LocalKeyFileProvider, init_key_file  # noqa: E402
 from vault.migrate import upgrade  # noqa: E402
-from vault.models import DataPoint  # noqa: E402
+from vault.models import DataPoint, new_time_ordered_id  # noqa: E402
 from vault.records import DATA_POINT_KIND  # noqa: E402
 from vault.services import Vault  # noqa: E402
 from vault.verify import verify_ledger  # noqa: E402
@@ -83,7 +82,7 @@ class Writer:
             self.n += 1
             version = self.versions.get((citizen_id, key), 0) + 1
             self.versions[(citizen_id, key)] = version
-            row_id = str(uuid.uuid4())
+            row_id = new_time_ordered_id()  # as DataPoint makes its ids
             sealed = envelope.seal_json(
                 dek,
                 catalogue.entry(key).example,
