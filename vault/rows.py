@@ -86,6 +86,9 @@ def event_kind(name: str) -> EventKind:
 
 
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # most values, so checked first
+        return value
     if isinstance(value, bytes):
         return "b64:" + base64.b64encode(value).decode("ascii")
     if isinstance(value, datetime):
@@ -95,11 +98,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# One encoder for every call: json.dumps with these options builds a new one each time, which
+# cost a third of encoding a leaf's short values.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> bytes:
     """Encode as canonical JSON: sorted keys, no spaces, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def digest_values(values: Iterable[Any]) -> str:
