@@ -193,6 +193,18 @@ class Place:
             self._admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
+def _tables_never_analyzed(engine: Engine) -> list[str]:
+    """PostgreSQL tables the restore left without planner statistics (none on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as connection:
+        bare = connection.exec_driver_sql(
+            "SELECT relname FROM pg_stat_user_tables "
+            "WHERE last_analyze IS NULL AND last_autoanalyze IS NULL ORDER BY relname"
+        ).scalars()
+        return [f"The restore left table {name} without statistics." for name in bare]
+
+
 def check_restore(work: Path, postgres_admin_url: str | None = None, say: Say = print) -> list[str]:
     """Back up, wipe, restore and check one database; return the problems found (none: all good)."""
     problems: list[str] = []
@@ -244,6 +256,7 @@ def check_restore(work: Path, postgres_admin_url: str | None = None, say: Say = 
                 problems.append(f"The restore did not say {expected!r}.")
         engine = make_engine(place.url, synchronous="NORMAL")
         after = snapshot(engine, vault)
+        problems += _tables_never_analyzed(engine)
         engine.dispose()
         for table, count in before["counts"].items():
             if after["counts"].get(table) != count:
